@@ -21,12 +21,20 @@ class FrameWorker:
         self._on_error = on_error
         self._slot = LatestSlot()
         self._running = True
+        self._lock = threading.Lock()
+        self._pending = 0  # submitted, not yet processed, failed or dropped
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
+    def _settle(self, count: int) -> None:
+        with self._lock:
+            self._pending += count
+
     def submit(self, item) -> None:
+        self._settle(1)
         if self._slot.put(item):
             self.stats.count_dropped()
+            self._settle(-1)
 
     def _loop(self) -> None:
         while self._running:
@@ -35,12 +43,18 @@ class FrameWorker:
                 continue
             try:
                 latency_ms = self._process(item)
+                if latency_ms is not None:
+                    self.stats.record(time.monotonic(), latency_ms)
             except Exception as error:  # noqa: BLE001 - one bad frame must not stop the stage
                 self.stats.count_failed()
                 self._on_error(item, error)
-                continue
-            if latency_ms is not None:
-                self.stats.record(time.monotonic(), latency_ms)
+            finally:
+                self._settle(-1)
+
+    def idle(self) -> bool:
+        """True when every submitted frame has been processed, has failed or was dropped."""
+        with self._lock:
+            return self._pending == 0
 
     def stop(self, timeout_s: float = 2.0) -> None:
         self._running = False

@@ -1,0 +1,99 @@
+"""Facial keypoint estimation with the project's ONNX model, configured from its metadata.
+
+The crop rule lives here and only here: training builds its crops with crop_matrix too,
+and export stores its parameters in the model, so run time and training always agree.
+"""
+import json
+import pathlib
+
+import cv2
+import numpy as np
+
+from facekp_ros.core.onnx_runtime import create_session
+
+SHIPPED_MODEL = pathlib.Path(__file__).resolve().parents[1] / 'models' / 'facekp68.onnx'
+REQUIRED_METADATA = ('keypoint_names', 'input_size', 'color', 'mean', 'std', 'crop_scale',
+                     'crop_shift_y', 'model_name')
+
+
+def crop_matrix(box, input_size: int, crop_scale: float, crop_shift_y: float) -> np.ndarray:
+    """2x3 affine map from image pixels to the model's input crop.
+
+    The crop is a square of side crop_scale * max(w, h) around the detector box's centre,
+    moved down by crop_shift_y * h (boxes end at the chin but start at the brows).
+    """
+    x, y, w, h = (float(v) for v in box)
+    side = crop_scale * max(w, h, 1.0)
+    cx, cy = x + w / 2, y + h / 2 + crop_shift_y * h
+    s = input_size / side
+    return np.array([[s, 0, input_size / 2 - s * cx], [0, s, input_size / 2 - s * cy]],
+                    np.float32)
+
+
+def read_metadata(session) -> dict:
+    props = session.get_modelmeta().custom_metadata_map
+    missing = [key for key in REQUIRED_METADATA if key not in props]
+    if missing:
+        raise ValueError(f'keypoint model has no metadata {", ".join(missing)}: export it with '
+                         'training/export_onnx.py, which writes them')
+    meta = {key: json.loads(props[key]) for key in REQUIRED_METADATA}
+    meta['accuracy'] = json.loads(props.get('accuracy', '{}'))
+    return meta
+
+
+class KeypointEstimator:
+    """estimate(bgr, faces) -> faces with keypoints, one batched ONNX call per frame."""
+
+    def __init__(self, model_path=None, providers='auto', threads: int = 0):
+        path = pathlib.Path(model_path) if model_path else SHIPPED_MODEL
+        self.session = create_session(str(path), providers, threads)
+        meta = read_metadata(self.session)
+        self.keypoint_names = tuple(meta['keypoint_names'])
+        self.model_name = meta['model_name']
+        self.accuracy = meta['accuracy']
+        self.input_size = int(meta['input_size'])
+        self.crop_scale = float(meta['crop_scale'])
+        self.crop_shift_y = float(meta['crop_shift_y'])
+        self.rgb = meta['color'] == 'rgb'
+        self.mean = np.float32(meta['mean'])
+        self.inv_std = np.float32(1.0 / np.asarray(meta['std'], np.float32))
+        self.input_name = self.session.get_inputs()[0].name
+        outputs = self.session.get_outputs()[0].shape[-1]
+        if isinstance(outputs, int) and outputs != 2 * len(self.keypoint_names):
+            raise ValueError(f'{path}: the model outputs {outputs} values but its metadata '
+                             f'names {len(self.keypoint_names)} keypoints')
+
+    def preprocess(self, bgr: np.ndarray, faces) -> tuple:
+        size = self.input_size
+        matrices = [crop_matrix(f.box, size, self.crop_scale, self.crop_shift_y)
+                    for f in faces]
+        crops = np.stack([cv2.warpAffine(bgr, m, (size, size), flags=cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_CONSTANT) for m in matrices])
+        if self.rgb:
+            crops = crops[..., ::-1]
+        blob = ((crops.astype(np.float32) - self.mean) * self.inv_std).transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(blob), matrices
+
+    def infer(self, blob: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: blob})[0]
+
+    def postprocess(self, outputs: np.ndarray, matrices) -> list:
+        """Crop-normalised [0, 1] points -> image pixels, one (K, 2) array per face."""
+        points = []
+        for flat, m in zip(outputs, matrices):
+            crop_xy = flat.reshape(-1, 2) * self.input_size
+            inverse = cv2.invertAffineTransform(m)
+            points.append(crop_xy @ inverse[:, :2].T + inverse[:, 2])
+        return points
+
+    def estimate(self, bgr: np.ndarray, faces) -> list:
+        if not faces:
+            return []
+        blob, matrices = self.preprocess(bgr, faces)
+        points = self.postprocess(self.infer(blob), matrices)
+        for face, kp in zip(faces, points):
+            face.keypoints = kp.astype(np.float32)
+            # The regression model gives no per-point confidence; the detection score
+            # is the honest bound on how much a point can be trusted.
+            face.keypoint_scores = np.full(len(kp), face.score, np.float32)
+        return faces
