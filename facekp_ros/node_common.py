@@ -112,3 +112,20 @@ def run_node(node_factory, args=None) -> int:
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def frame_age_ms(node, header) -> float:
+    """How long ago, by the node's clock, the image with this header was taken."""
+    now = node.get_clock().now().nanoseconds
+    return (now - (header.stamp.sec * 1_000_000_000 + header.stamp.nanosec)) / 1e6
+
+
+def check_providers(values: dict, *names: str) -> None:
+    """ConfigError naming the parameter when an execution provider is unavailable here."""
+    from facekp_ros.core.onnx_runtime import select_providers
+
+    for name in names:
+        try:
+            select_providers(values[name])
+        except ValueError as error:
+            raise ConfigError(f"parameter '{name}': {error}") from error
