@@ -1,0 +1,153 @@
+"""Training data: faces68 (68 points) and Kaggle Facial Keypoints (15 points) samples.
+
+A sample is an image, its keypoints (K, 2) in pixels (NaN where missing) and a face box
+(x, y, w, h). For faces68 the box is what the runtime detector finds, so training crops
+are built exactly as run-time crops (facekp_ros.core.keypoints.crop_matrix).
+"""
+import csv
+import json
+import pathlib
+
+import cv2
+import numpy as np
+
+from facekp_ros.core.keypoint_names import flip_permutation68
+from facekp_ros.core.keypoints import crop_matrix
+
+# Kaggle's 15 points from the 68: (name, 68-point indices averaged). Kaggle's "left" is the
+# subject's left (image right), the same convention as our names.
+KAGGLE15_FROM_68 = (
+    ('left_eye_center', range(42, 48)), ('right_eye_center', range(36, 42)),
+    ('left_eye_inner_corner', (42,)), ('left_eye_outer_corner', (45,)),
+    ('right_eye_inner_corner', (39,)), ('right_eye_outer_corner', (36,)),
+    ('left_eyebrow_inner_end', (22,)), ('left_eyebrow_outer_end', (26,)),
+    ('right_eyebrow_inner_end', (21,)), ('right_eyebrow_outer_end', (17,)),
+    ('nose_tip', (30,)), ('mouth_left_corner', (54,)), ('mouth_right_corner', (48,)),
+    ('mouth_center_top_lip', (51,)), ('mouth_center_bottom_lip', (57,)),
+)
+KAGGLE15_NAMES = tuple(name for name, _ in KAGGLE15_FROM_68)
+
+
+def kaggle15_from_68(points68: np.ndarray) -> np.ndarray:
+    """(..., 68, 2) -> (..., 15, 2) by the documented mapping."""
+    return np.stack([points68[..., list(idx), :].mean(-2) for _, idx in KAGGLE15_FROM_68], -2)
+
+
+def kaggle_flip_permutation() -> list:
+    swap = {'left': 'right', 'right': 'left'}
+    flipped = ['_'.join(swap.get(w, w) for w in n.split('_')) for n in KAGGLE15_NAMES]
+    return [KAGGLE15_NAMES.index(n) for n in flipped]
+
+
+def read_faces68(csv_path: pathlib.Path, limit: int = 0) -> tuple:
+    """Image paths and (N, 68, 2) keypoints from a faces68 CSV."""
+    paths, points = [], []
+    with open(csv_path, newline='') as f:
+        rows = csv.reader(f)
+        next(rows)
+        for row in rows:
+            paths.append(csv_path.parent / csv_path.stem / row[0])
+            points.append(np.array(row[1:], np.float32).reshape(68, 2))
+            if limit and len(paths) >= limit:
+                break
+    return paths, np.stack(points)
+
+
+def read_kaggle(csv_path: pathlib.Path, limit: int = 0) -> tuple:
+    """Kaggle training.csv: (N, 96, 96, 3) uint8 images and (N, 15, 2) points, NaN = missing."""
+    images, points = [], []
+    with open(csv_path, newline='') as f:
+        for row in csv.DictReader(f):
+            pixels = np.array(row['Image'].split(), np.uint8).reshape(96, 96)
+            images.append(cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR))
+            coords = [[float(row[f'{n}_{a}']) if row[f'{n}_{a}'] else np.nan for a in 'xy']
+                      for n in KAGGLE15_NAMES]
+            points.append(np.array(coords, np.float32))
+            if limit and len(images) >= limit:
+                break
+    return np.stack(images), np.stack(points)
+
+
+def box_from_points(points: np.ndarray) -> np.ndarray:
+    """A detector-like box from keypoints, for faces the detector misses (documented)."""
+    x0, y0 = np.nanmin(points, 0)
+    x1, y1 = np.nanmax(points, 0)
+    w, h = x1 - x0, y1 - y0
+    # RetinaFace boxes start near the brows and end at the chin, about the points' extent.
+    return np.array([x0, y0 - 0.05 * h, w, 1.05 * h], np.float32)
+
+
+def detector_boxes(paths, points, cache_file: pathlib.Path) -> np.ndarray:
+    """For each image, the detector's box that best covers its keypoints (cached)."""
+    if cache_file.is_file():
+        cached = json.loads(cache_file.read_text())
+        if cached['images'] == [p.name for p in paths]:
+            return np.array(cached['boxes'], np.float32)
+    from facekp_ros.core.retinaface import RetinaFaceDetector
+
+    detector = RetinaFaceDetector(score_threshold=0.5, min_face_size=8)
+    boxes, misses = [], 0
+    for path, pts in zip(paths, points):
+        faces = detector.detect(cv2.imread(str(path)))
+        centre = np.nanmean(pts, 0)
+        inside = [f for f in faces if f.box[0] <= centre[0] <= f.box[0] + f.box[2]
+                  and f.box[1] <= centre[1] <= f.box[1] + f.box[3]]
+        if inside:
+            boxes.append(max(inside, key=lambda f: f.score).box)
+        else:
+            misses += 1
+            boxes.append(box_from_points(pts))
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    cache_file.write_text(json.dumps({'images': [p.name for p in paths], 'misses': misses,
+                                      'boxes': np.array(boxes).tolist()}))
+    return np.array(boxes, np.float32)
+
+
+class CropSampler:
+    """Builds (input crop, normalised points) pairs, with keypoint-preserving augmentation."""
+
+    def __init__(self, input_size: int, crop_scale: float, crop_shift_y: float, flip_perm,
+                 augment: bool, rng: np.random.Generator):
+        self.size, self.crop_scale, self.crop_shift_y = input_size, crop_scale, crop_shift_y
+        self.flip_perm, self.augment, self.rng = flip_perm, augment, rng
+
+    def _jittered_matrix(self, box) -> np.ndarray:
+        m = crop_matrix(box, self.size, self.crop_scale, self.crop_shift_y)
+        if not self.augment:
+            return m
+        r = self.rng
+        angle = r.normal(0, 10)
+        scale = np.exp(r.normal(0, 0.08))
+        shift = r.normal(0, 0.04, 2) * self.size
+        centre = (self.size / 2, self.size / 2)
+        jitter = cv2.getRotationMatrix2D(centre, angle, scale)
+        jitter[:, 2] += shift
+        return (np.vstack([jitter, [0, 0, 1]]) @ np.vstack([m, [0, 0, 1]]))[:2]
+
+    def _photometric(self, crop: np.ndarray) -> np.ndarray:
+        r = self.rng
+        out = crop.astype(np.float32) * np.exp(r.normal(0, 0.2)) + r.normal(0, 20)
+        out = out * np.exp(r.normal(0, 0.05, 3)).astype(np.float32)  # colour cast
+        if r.random() < 0.2:
+            out = cv2.cvtColor(cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8),
+                                            cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        if r.random() < 0.3:
+            out = cv2.GaussianBlur(out, (0, 0), r.uniform(0.5, 1.5))
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+    def sample(self, image: np.ndarray, points: np.ndarray, box) -> tuple:
+        m = self._jittered_matrix(box)
+        crop = cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT)
+        pts = points @ m[:, :2].T + m[:, 2]
+        if self.augment and self.rng.random() < 0.5:
+            crop = crop[:, ::-1]
+            pts = pts[self.flip_perm].copy()
+            pts[:, 0] = self.size - 1 - pts[:, 0]  # pixel centres mirror around (size-1)/2
+        if self.augment:
+            crop = self._photometric(crop)
+        return np.ascontiguousarray(crop), (pts / self.size).astype(np.float32)
+
+
+def flip_perm_for(num_points: int) -> list:
+    return flip_permutation68() if num_points == 68 else kaggle_flip_permutation()
