@@ -41,7 +41,8 @@ KEYPOINTS = (
 
 ANONYMIZER = (
     Param('method', 'blur', 'How a face is hidden.', choices=('blur', 'pixelate', 'fill')),
-    Param('shape', 'ellipse', 'Region hidden around each face box.',
+    Param('shape', 'box', 'Region hidden around each face: the enlarged box (safest) or an '
+          'ellipse around it (looks softer; always contains the whole face box).',
           choices=('box', 'ellipse')),
     Param('margin_scale', 1.3, 'Hidden region size relative to the face box (covers hair, '
           'ears and chin).', 1.0, 3.0),

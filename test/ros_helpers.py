@@ -21,6 +21,8 @@ def ros_nodes(*factories):
             executor.add_node(nodes[-1])
         yield executor, nodes
     finally:
+        for node in nodes:
+            executor.remove_node(node)
         executor.shutdown()
         for node in nodes:
             node.destroy_node()

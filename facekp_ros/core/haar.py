@@ -4,6 +4,8 @@ import numpy as np
 
 from facekp_ros.core.types import Face
 
+EYE_SEARCH_WIDTH = 160  # px: faces narrower than this are enlarged for the eye search
+
 
 def _cascade(name: str) -> cv2.CascadeClassifier:
     if not hasattr(cv2, 'CascadeClassifier'):
@@ -37,15 +39,23 @@ class HaarFaceDetector:
 
     def _eye_landmarks(self, gray: np.ndarray, box) -> np.ndarray:
         """Eye centres in LANDMARK5 order (subject's right eye = image left), NaN elsewhere."""
-        x, y, w, h = box
-        upper = gray[y:y + h // 2, x:x + w]
-        eyes = self.eyes.detectMultiScale(upper, 1.1, 3, minSize=(max(w // 8, 4),) * 2)
+        x, y, w, h = (int(v) for v in box)
+        top, bottom = y + int(0.15 * h), y + int(0.6 * h)  # eyes sit in this band
+        band = gray[top:bottom, x:x + w]
+        zoom = max(1.0, EYE_SEARCH_WIDTH / max(w, 1))  # small faces: eyes too small to find
+        band = cv2.resize(band, None, fx=zoom, fy=zoom) if zoom > 1 else band
+        eyes = self.eyes.detectMultiScale(band, 1.1, 3, minSize=(int(w * zoom / 8),) * 2,
+                                          maxSize=(int(w * zoom / 2.5),) * 2)
+        centres = [((ex + ew / 2) / zoom + x, (ey + eh / 2) / zoom + top)
+                   for ex, ey, ew, eh in eyes]
         landmarks = np.full((5, 2), np.nan, np.float32)
-        centres = sorted((ex + ew / 2 + x, ey + eh / 2 + y) for ex, ey, ew, eh in eyes)
-        if len(centres) >= 2:
-            landmarks[0], landmarks[1] = centres[0], centres[-1]
-        elif len(centres) == 1:
-            landmarks[0 if centres[0][0] < x + w / 2 else 1] = centres[0]
+        middle = x + w / 2
+        image_left = [c for c in centres if c[0] < middle]
+        image_right = [c for c in centres if c[0] >= middle]
+        if image_left:  # the subject's right eye
+            landmarks[0] = min(image_left, key=lambda c: abs(c[0] - (x + 0.3 * w)))
+        if image_right:
+            landmarks[1] = min(image_right, key=lambda c: abs(c[0] - (x + 0.7 * w)))
         return landmarks
 
     def detect(self, bgr: np.ndarray) -> list:
