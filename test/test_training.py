@@ -1,0 +1,86 @@
+"""Training on a tiny subset: a few optimizer steps, ONNX export, reload, evaluate."""
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+torch = pytest.importorskip('torch', reason='training needs torch (scripts/setup.sh --test)')
+
+from facekp_ros.core.keypoint_names import KEYPOINT68_NAMES, flip_permutation68  # noqa: E402
+from facekp_ros.core.keypoints import KeypointEstimator, crop_matrix  # noqa: E402
+from training import evaluate, export_onnx, train  # noqa: E402
+from training.dataset import (  # noqa: E402
+    KAGGLE15_NAMES,
+    CropSampler,
+    kaggle15_from_68,
+    kaggle_flip_permutation,
+    read_kaggle,
+)
+
+
+def test_dry_run_export_reload_and_evaluate(data, tmp_path):
+    result = train.main(['--dry-run', '--data', str(data), '--out', str(tmp_path / 'run')])
+    assert len(result['history']) == 2
+    assert (tmp_path / 'run' / 'loss_curve.png').stat().st_size > 1000
+    state = torch.load(tmp_path / 'run' / 'checkpoint.pt', weights_only=False)
+    assert state['config']['crop_scale'] == train.CROP['crop_scale'] and state['epoch'] == 2
+
+    model_path = export_onnx.export(tmp_path / 'run' / 'best.pt', tmp_path / 'kp.onnx',
+                                    'test-model', {'nme': 1.0})
+    session = ort.InferenceSession(str(model_path), providers=['CPUExecutionProvider'])
+    assert [i.name for i in session.get_inputs()] == ['crops']
+    assert session.get_inputs()[0].shape[0] == 'faces'  # dynamic batch
+    meta = session.get_modelmeta().custom_metadata_map
+    assert json.loads(meta['keypoint_names']) == list(KEYPOINT68_NAMES)
+    assert json.loads(meta['crop_scale']) == train.CROP['crop_scale']
+
+    estimator = KeypointEstimator(model_path, 'CPUExecutionProvider')
+    assert estimator.model_name == 'test-model' and estimator.input_size == 112
+    report = evaluate.evaluate_model(model_path, data, limit=4, grid=tmp_path / 'grid.png')
+    assert report['images'] == 4 and np.isfinite(report['nme'])
+    assert set(report['regions']) == {'jaw', 'brows', 'nose', 'eyes', 'mouth'}
+    assert (tmp_path / 'grid.png').stat().st_size > 1000
+
+
+def test_resume_continues_where_it_stopped(data, tmp_path):
+    out = str(tmp_path / 'run')
+    train.main(['--dry-run', '--data', str(data), '--out', out, '--epochs', '1'])
+    resumed = train.main(['--dry-run', '--data', str(data), '--out', out, '--resume'])
+    assert [h['epoch'] for h in resumed['history']] == [1, 2]
+
+
+def test_flip_keeps_every_keypoint_on_its_own_feature():
+    perm = flip_permutation68()
+    assert sorted(perm) == list(range(68)) and all(perm[perm[i]] == i for i in range(68))
+    assert perm[36] == 45 and perm[30] == 30 and perm[48] == 54 and perm[0] == 16
+    image = np.zeros((100, 100, 3), np.uint8)
+    points = np.random.default_rng(0).uniform(30, 70, (68, 2)).astype(np.float32)
+    sampler = CropSampler(100, 1.0, 0.0, perm, augment=True, rng=np.random.default_rng(1))
+    # With augmentation, the geometry follows the same matrix as the crop.
+    crop, target = sampler.sample(image, points, (0, 0, 100, 100))
+    assert crop.shape == (100, 100, 3) and target.shape == (68, 2)
+    assert np.isfinite(target).all()
+
+
+def test_crop_rule_maps_the_box_centre_to_the_crop_centre():
+    m = crop_matrix((10, 20, 40, 60), 112, 1.2, 0.0)
+    centre = m[:, :2] @ [30, 50] + m[:, 2]
+    np.testing.assert_allclose(centre, [56, 56], atol=1e-4)
+
+
+def test_kaggle_loader_and_the_68_to_15_mapping(tmp_path):
+    points68 = np.random.default_rng(0).uniform(20, 70, (68, 2))
+    points15 = kaggle15_from_68(points68)
+    named = dict(zip(KAGGLE15_NAMES, points15))
+    np.testing.assert_allclose(named['left_eye_center'], points68[42:48].mean(0))
+    np.testing.assert_allclose(named['nose_tip'], points68[30])
+    assert KAGGLE15_NAMES[kaggle_flip_permutation()[0]] == 'right_eye_center'
+    header = [f'{n}_{a}' for n in KAGGLE15_NAMES for a in 'xy'] + ['Image']
+    row = [f'{v:.2f}' for v in points15.reshape(-1)]
+    row[2:4] = ['', '']  # a missing point, as in most Kaggle rows
+    pixels = ' '.join(['7'] * 96 * 96)
+    (tmp_path / 'training.csv').write_text(','.join(header) + '\n' + ','.join(row + [pixels]))
+    images, points = read_kaggle(tmp_path / 'training.csv')
+    assert images.shape == (1, 96, 96, 3) and points.shape == (1, 15, 2)
+    assert np.isnan(points[0, 1]).all() and not np.isnan(points[0, 0]).any()
