@@ -15,6 +15,7 @@ from facekp_ros.image_bridge import ImageBridge
 from facekp_ros.node_common import (
     OUTPUT_QOS,
     ConfigError,
+    ErrorLog,
     declare_parameters,
     frame_age_ms,
     run_node,
@@ -26,6 +27,7 @@ from facekp_ros.parameters import ANONYMIZER, anonymize_config
 class AnonymizerNode(Node):
     def __init__(self, **kwargs):
         super().__init__('face_anonymizer', **kwargs)
+        self.log_error = ErrorLog(self.get_logger())
         self.params = declare_parameters(self, ANONYMIZER)
         try:
             self.config = anonymize_config(self.params)
@@ -57,8 +59,9 @@ class AnonymizerNode(Node):
         detections = detections_from_msg(faces_msg)
         if self._publish(self.bridge.to_bgr8(image), image.header, detections,
                          detections.faces):
-            self.get_logger().warning('detection failed on a frame: published it fully '
-                                      'masked', throttle_duration_sec=2.0)
+            self.get_logger().warning(f'published a frame fully masked: detection failed '
+                                      f'({detections.error or "detection_ok is false"})',
+                                      throttle_duration_sec=2.0)
         return frame_age_ms(self, image.header)
 
     def _on_expired(self, image: Image) -> None:
@@ -72,8 +75,7 @@ class AnonymizerNode(Node):
                                   'masked (is the detector running?)', throttle_duration_sec=2.0)
 
     def _on_error(self, pair, error: Exception) -> None:
-        self.get_logger().error(f'image rejected, nothing published for it: {error}',
-                                throttle_duration_sec=1.0)
+        self.log_error(f'image rejected, nothing published for it: {error}')
 
     def _problems(self) -> dict:
         return {'anonymize': f'{self.masked_frames} frames fully masked'} \

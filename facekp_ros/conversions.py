@@ -63,6 +63,22 @@ def face_array_msg(header, image_shape, detections: Detections, faces,
         faces=[face_to_msg(f, keypoint_names, keypoint_model) for f in faces])
 
 
+def box_problem(face: FaceMsg) -> str:
+    """'' for a usable box, else what is wrong with it."""
+    values = (face.x, face.y, face.width, face.height)
+    if not all(math.isfinite(v) for v in values):
+        return f'non-finite box {values}'
+    if face.width < 0 or face.height < 0:
+        return f'negative box size {face.width} x {face.height}'
+    return ''
+
+
 def detections_from_msg(msg: FaceArray) -> Detections:
+    """The faces of msg; a message with an unusable box counts as a failed detection, so
+    whoever anonymizes with it masks the whole frame instead of guessing."""
+    for index, face in enumerate(msg.faces):
+        problem = box_problem(face)
+        if problem:
+            return Detections([], msg.detector, ok=False, error=f'face {index}: {problem}')
     return Detections(faces=[face_from_msg(f) for f in msg.faces], detector=msg.detector,
                       ok=msg.detection_ok)

@@ -16,6 +16,7 @@ from facekp_ros.node_common import (
     OUTPUT_QOS,
     SENSOR_QOS,
     ConfigError,
+    ErrorLog,
     check_providers,
     declare_parameters,
     frame_age_ms,
@@ -27,6 +28,7 @@ from facekp_ros.parameters import DETECTOR, detector_kwargs
 class DetectorNode(Node):
     def __init__(self, **kwargs):
         super().__init__('face_detector', **kwargs)
+        self.log_error = ErrorLog(self.get_logger())
         self.params = declare_parameters(self, DETECTOR)
         check_providers(self.params, 'providers')
         self.detector = self._create_detector()
@@ -60,7 +62,7 @@ class DetectorNode(Node):
     def _on_error(self, msg: Image, error: Exception) -> None:
         # An image we cannot read still gets an answer: detection_ok=False tells the
         # anonymizer to mask the frame rather than wait for faces that never come.
-        self.get_logger().error(f'image rejected: {error}', throttle_duration_sec=1.0)
+        self.log_error(f'image rejected: {error}')
         failed = Detections([], self.params['detector'], ok=False, error=str(error))
         self.publisher.publish(face_array_msg(msg.header, (msg.height, msg.width), failed, []))
 

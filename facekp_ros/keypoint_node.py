@@ -13,6 +13,7 @@ from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import (
     OUTPUT_QOS,
     ConfigError,
+    ErrorLog,
     Param,
     check_providers,
     declare_parameters,
@@ -29,6 +30,7 @@ MAX_WAIT = Param('max_wait_s', 0.5, 'How long an image waits for its faces befor
 class KeypointNode(Node):
     def __init__(self, **kwargs):
         super().__init__('keypoint_estimator', **kwargs)
+        self.log_error = ErrorLog(self.get_logger())
         self.params = declare_parameters(self, KEYPOINTS + (MAX_WAIT,))
         check_providers(self.params, 'keypoint_providers')
         try:
@@ -58,7 +60,7 @@ class KeypointNode(Node):
         return frame_age_ms(self, faces_msg.header)
 
     def _on_error(self, pair, error: Exception) -> None:
-        self.get_logger().error(f'frame skipped: {error}', throttle_duration_sec=1.0)
+        self.log_error(f'frame skipped: {error}')
 
     def destroy_node(self):
         if hasattr(self, 'worker'):  # absent when the constructor failed

@@ -1,4 +1,5 @@
 """What every facekp_ros node shares: parameter declaration, QoS profiles and main()."""
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,3 +130,18 @@ def check_providers(values: dict, *names: str) -> None:
             select_providers(values[name])
         except ValueError as error:
             raise ConfigError(f"parameter '{name}': {error}") from error
+
+
+class ErrorLog:
+    """Logs each new error at once; a repeat of the same error at most once per period,
+    so a camera sending 30 bad frames a second does not flood the log."""
+
+    def __init__(self, logger, period_s: float = 2.0):
+        self._logger, self._period_s = logger, period_s
+        self._last_text, self._last_time = None, -float('inf')
+
+    def __call__(self, text: str) -> None:
+        now = time.monotonic()
+        if text != self._last_text or now - self._last_time >= self._period_s:
+            self._logger.error(text)
+            self._last_text, self._last_time = text, now

@@ -21,6 +21,7 @@ from facekp_ros.node_common import (
     OUTPUT_QOS,
     SENSOR_QOS,
     ConfigError,
+    ErrorLog,
     Param,
     check_providers,
     declare_parameters,
@@ -53,6 +54,7 @@ PIPELINE = (
 class PipelineNode(Node):
     def __init__(self, **kwargs):
         super().__init__('face_pipeline', **kwargs)
+        self.log_error = ErrorLog(self.get_logger())
         self.params = declare_parameters(
             self, PIPELINE + DETECTOR + KEYPOINTS + ANONYMIZER + VISUALIZER)
         check_providers(self.params, 'providers', 'keypoint_providers')
@@ -116,7 +118,7 @@ class PipelineNode(Node):
 
     def _on_error(self, item, error: Exception) -> None:
         # Nothing is published for a frame we could not process: no raw image can leak.
-        self.get_logger().error(f'frame dropped: {error}', throttle_duration_sec=1.0)
+        self.log_error(f'frame dropped: {error}')
 
     def destroy_node(self):
         if hasattr(self, 'worker'):  # absent when the constructor failed

@@ -8,7 +8,14 @@ from facekp_ros.core.failsafe import safe_anonymize
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
 from facekp_ros.image_bridge import ImageBridge
-from facekp_ros.node_common import OUTPUT_QOS, Param, declare_parameters, frame_age_ms, run_node
+from facekp_ros.node_common import (
+    OUTPUT_QOS,
+    ErrorLog,
+    Param,
+    declare_parameters,
+    frame_age_ms,
+    run_node,
+)
 from facekp_ros.paired_input import PairedInput
 from facekp_ros.parameters import ANONYMIZER, VISUALIZER, anonymize_config
 
@@ -19,6 +26,7 @@ FACES_TOPIC = Param('faces_topic', 'face_keypoints', "FaceArray topic to draw: "
 class VisualizerNode(Node):
     def __init__(self, **kwargs):
         super().__init__('face_visualizer', **kwargs)
+        self.log_error = ErrorLog(self.get_logger())
         self.params = declare_parameters(self, VISUALIZER + ANONYMIZER + (FACES_TOPIC,))
         self.bridge = ImageBridge()
         self.publisher = self.create_publisher(Image, 'image_annotated', OUTPUT_QOS)
@@ -45,7 +53,7 @@ class VisualizerNode(Node):
         return {p.name: self.get_parameter(p.name).value for p in ANONYMIZER}
 
     def _on_error(self, pair, error: Exception) -> None:
-        self.get_logger().error(f'frame skipped: {error}', throttle_duration_sec=1.0)
+        self.log_error(f'frame skipped: {error}')
 
     def destroy_node(self):
         if hasattr(self, 'worker'):  # absent when the constructor failed
