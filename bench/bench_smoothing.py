@@ -20,7 +20,7 @@ from facekp_ros.core.smoothing import KeypointSmoother  # noqa: E402
 from facekp_ros.core.sources import open_source  # noqa: E402
 
 
-def largest_face_tracks(video: str, fps: float) -> np.ndarray:
+def largest_face_tracks(video: str) -> np.ndarray:
     """(frames, 68, 2) keypoints of the largest detected face, frames without one skipped."""
     pipeline = FacePipeline(PipelineConfig(annotate=False))
     source = open_source(video, loop=False)
@@ -53,7 +53,7 @@ def main() -> None:
     p.add_argument('video')
     args = p.parse_args()
     fps = open_source(args.video, loop=False).fps or 30.0
-    raw = largest_face_tracks(args.video, fps)
+    raw = largest_face_tracks(args.video)
     print(f'{args.video}: {len(raw)} frames with a face, {fps:.1f} fps\n')
     print('| keypoints | min_cutoff Hz | beta | jitter px/frame^2 | reduction | lag px |')
     print('|---|---|---|---|---|---|')

@@ -2,6 +2,7 @@
 
     facekp image photo.jpg --out annotated.jpg --json faces.json
     facekp video clip.mp4 --out anonymized.mp4 --anonymize --json faces.jsonl
+    facekp bag recording/ recording_anonymized/
 """
 import argparse
 import json
@@ -121,8 +122,8 @@ def run_video(args) -> int:
             while (bgr := source.read()) is not None:
                 result = pipeline.process(bgr, t_s=index / fps)
                 if writer is None:
-                    writer = open_writer(out, fps, bgr.shape)
-                writer.write(output_frame(result, args))
+                    writer, size = open_writer(out, fps, bgr.shape), (bgr.shape[1], bgr.shape[0])
+                writer.write(fit(output_frame(result, args), size))
                 if json_file:
                     record = {'frame': index, 't_s': round(index / fps, 4),
                               **frame_record(pipeline, result)}
@@ -139,6 +140,11 @@ def run_video(args) -> int:
         raise CliError(f'no frames could be read from {args.input}')
     print(f'{index} frame(s) written to {out}')
     return 0
+
+
+def fit(bgr, size):
+    """A video has one frame size; VideoWriter silently drops frames of any other."""
+    return bgr if (bgr.shape[1], bgr.shape[0]) == size else cv2.resize(bgr, size)
 
 
 def open_writer(out: pathlib.Path, fps: float, shape) -> cv2.VideoWriter:
@@ -166,13 +172,38 @@ def build_parser() -> argparse.ArgumentParser:
                          help='retinaface: run the network on the image scaled by this')
         sub.add_argument('--anonymize', action='store_true',
                          help='write the anonymized frames to --out instead of annotated ones')
+    bag = commands.add_parser('bag', help='anonymize every image topic of a ROS 2 bag')
+    bag.add_argument('input', help='rosbag2 folder, .mcap or .db3 (never modified)')
+    bag.add_argument('output', help='new bag folder (must not exist)')
+    bag.add_argument('--detector', choices=DETECTORS, default='retinaface')
+    bag.add_argument('--input-scale', type=float, default=1.0)
     return parser
+
+
+def run_bag(args) -> int:
+    from facekp_ros.bag_anonymize import anonymize_bag
+
+    params = {'input_scale': args.input_scale} if args.detector == 'retinaface' else {}
+    config = PipelineConfig(detector=args.detector, detector_params=params, keypoints=False,
+                            annotate=False)
+    with tqdm(desc='messages', unit='msg') as bar:
+        try:
+            report = anonymize_bag(args.input, args.output, config, progress=bar.update)
+        except (OSError, ValueError) as error:
+            raise CliError(str(error)) from error
+    for topic, counts in report.items():
+        print(f'{topic}: ' + ', '.join(f'{key} {value}' for key, value in counts.items()))
+    print(f'wrote {args.output} and {pathlib.Path(args.output) / "privacy_report.json"}')
+    return 0
+
+
+COMMANDS = {'image': run_image, 'video': run_video, 'bag': run_bag}
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run_image(args) if args.command == 'image' else run_video(args)
+        return COMMANDS[args.command](args)
     except CliError as error:
         print(f'facekp: error: {error}', file=sys.stderr)
         return 2

@@ -82,3 +82,13 @@ def test_bad_paths_are_refused_and_never_overwritten(tmp_path):
     with pytest.raises(ValueError, match='cannot read bag'):
         anonymize_bag(corrupt, tmp_path / 'out2')
     assert not (tmp_path / 'out2').exists()
+
+
+def test_facekp_bag_command(tmp_path, capsys):
+    from facekp_ros.cli import main
+
+    write_bag(tmp_path / 'in', StoragePlugin.MCAP, frames=1)
+    assert main(['bag', str(tmp_path / 'in'), str(tmp_path / 'out')]) == 0
+    assert '/cam/image_raw: frames 2, faces_seen 4' in capsys.readouterr().out
+    assert main(['bag', str(tmp_path / 'in'), str(tmp_path / 'out')]) == 2
+    assert 'already exists' in capsys.readouterr().err
