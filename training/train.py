@@ -47,6 +47,8 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--lr', type=float, default=2e-3)
     p.add_argument('--width', type=int, default=32, help='channels of the first layer')
+    p.add_argument('--loss', choices=sorted(LOSSES), default='l1',
+                   help='training loss; validation is always reported as L1 in crop pixels')
     p.add_argument('--val-fraction', type=float, default=0.1)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2)
@@ -86,7 +88,22 @@ def masked_l1(pred, target) -> torch.Tensor:
     return (pred - torch.nan_to_num(target)).abs()[known].mean() * CROP['input_size']
 
 
-def run_epoch(model, optimizer, scheduler, sampler, data, indices, batch_size, desc):
+def masked_wing(pred, target, width: float = 5.0, curvature: float = 1.0) -> torch.Tensor:
+    """Wing loss (Feng et al., CVPR 2018) in crop pixels: log-shaped near zero, so the small
+    errors that decide NME keep a strong gradient; L1 for large ones."""
+    target = target.reshape(pred.shape)
+    known = ~torch.isnan(target)
+    error = ((pred - torch.nan_to_num(target)).abs() * CROP['input_size'])[known]
+    offset = width - width * torch.log1p(torch.tensor(width / curvature))
+    return torch.where(error < width, width * torch.log1p(error / curvature),
+                       error - offset).mean()
+
+
+LOSSES = {'l1': masked_l1, 'wing': masked_wing}
+
+
+def run_epoch(model, optimizer, scheduler, sampler, data, indices, batch_size, desc,
+              loss_fn=masked_l1):
     training = optimizer is not None
     model.train(training)
     total, count = 0.0, 0
@@ -94,7 +111,8 @@ def run_epoch(model, optimizer, scheduler, sampler, data, indices, batch_size, d
     for batch in tqdm(batches, desc=desc, leave=False, disable=len(batches) < 3):
         x, y = make_batch(sampler, *data, batch)
         with torch.set_grad_enabled(training):
-            loss = masked_l1(model(x), y)
+            pred = model(x)
+            loss = loss_fn(pred, y) if training else masked_l1(pred, y)
         if training:
             optimizer.zero_grad()
             loss.backward()
@@ -135,7 +153,8 @@ def main(argv=None) -> dict:
     num_points = points.shape[1]
     config = {**CROP, **NORMALISE, 'num_points': num_points, 'width': args.width,
               'epochs': args.epochs, 'batch_size': args.batch_size, 'lr': args.lr,
-              'seed': args.seed, 'train_images': len(train_idx), 'val_images': n_val,
+              'seed': args.seed, 'loss': args.loss, 'train_images': len(train_idx),
+              'val_images': n_val,
               'dataset': 'kaggle15' if args.kaggle else 'faces68'}
     model = KeypointNet(num_points, CROP['input_size'], args.width)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -161,12 +180,13 @@ def main(argv=None) -> dict:
     for epoch in range(start_epoch, args.epochs):
         started = time.monotonic()
         train_loss = run_epoch(model, optimizer, scheduler, train_sampler, data,
-                               rng.permutation(train_idx), args.batch_size, f'epoch {epoch + 1}')
+                               rng.permutation(train_idx), args.batch_size, f'epoch {epoch + 1}',
+                               LOSSES[args.loss])
         val_loss = run_epoch(model, None, None, val_sampler, data, val_idx, args.batch_size,
                              'validate')
         history.append({'epoch': epoch + 1, 'train': train_loss, 'val': val_loss,
                         'seconds': time.monotonic() - started})
-        print(f'epoch {epoch + 1}/{args.epochs}: train {train_loss:.3f} px, '
+        print(f'epoch {epoch + 1}/{args.epochs}: train loss {train_loss:.3f}, '
               f'val {val_loss:.3f} px ({history[-1]["seconds"]:.0f} s)', flush=True)
         state = {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
                  'scheduler': scheduler.state_dict(), 'config': config, 'history': history,
