@@ -1,13 +1,16 @@
 """Face detectors on real images: RetinaFace (default) and the classic Haar cascades."""
 import cv2
 import numpy as np
+import onnxruntime
+import onnxruntime.datasets
 import pytest
 from images import box_covers, faces68_test_image
 
 from facekp_ros.core.detection import create_detector, detect
-from facekp_ros.core.onnx_runtime import select_providers
+from facekp_ros.core.onnx_runtime import create_session, select_providers
 from facekp_ros.core.retinaface import RetinaFaceDetector
 from facekp_ros.core.sources import sample_frame
+from facekp_ros.core.types import Detections
 
 
 @pytest.fixture(scope='module')
@@ -15,11 +18,17 @@ def retinaface():
     return create_detector('retinaface')
 
 
+@pytest.fixture(scope='module')
+def haar():
+    return create_detector('haar')
+
+
 @pytest.mark.parametrize('index', [0, 100, 250, 499])
 def test_retinaface_finds_the_labelled_face(retinaface, data, index):
     image, points = faces68_test_image(data, index)
-    faces = detect(retinaface, image).faces
-    assert any(box_covers(f.box, points, 0.8) for f in faces)
+    result = detect(retinaface, image)
+    assert result.ok and result.detector == 'retinaface'
+    assert any(box_covers(f.box, points, 0.8) for f in result.faces)
 
 
 @pytest.mark.parametrize('scene, count', [('obamas', 2), ('avengers2', 4)])
@@ -27,6 +36,7 @@ def test_retinaface_finds_every_face_in_scenes(retinaface, data, scene, count):
     faces = retinaface.detect(cv2.imread(str(data / 'scenes' / f'{scene}.jpg')))
     assert len(faces) == count
     assert all(f.score > 0.6 and f.landmarks.shape == (5, 2) for f in faces)
+    assert all(f.box.dtype == np.float32 and f.box[2] > 16 for f in faces)
 
 
 def test_landmarks_follow_the_subjects_sides(retinaface, data):
@@ -34,40 +44,112 @@ def test_landmarks_follow_the_subjects_sides(retinaface, data):
     face = max(retinaface.detect(image), key=lambda f: f.score)
     right_eye, left_eye, nose, mouth_right, mouth_left = face.landmarks
     # The subject's right eye (iBUG 36-41) is on the image's left.
+    assert right_eye[0] < left_eye[0]
     assert np.linalg.norm(right_eye - points[36:42].mean(0)) < 0.15 * face.box[2]
     assert np.linalg.norm(left_eye - points[42:48].mean(0)) < 0.15 * face.box[2]
     assert mouth_right[0] < mouth_left[0] and right_eye[1] < nose[1] < mouth_right[1]
 
 
-def test_input_scale_still_finds_the_sample_faces():
-    detector = RetinaFaceDetector(input_scale=0.5)
-    assert len(detector.detect(sample_frame())) == 4
+def test_landmarks_follow_the_face_when_mirrored(retinaface, data):
+    image, _ = faces68_test_image(data, 0)
+    face = max(retinaface.detect(image[:, ::-1]), key=lambda f: f.score)
+    assert face.landmarks[0, 0] < face.landmarks[1, 0]  # still the image-left eye first
 
 
-def test_no_face_gives_an_empty_list(retinaface):
-    assert detect(retinaface, np.full((240, 320, 3), 128, np.uint8)).faces == []
+def test_input_scale_finds_the_same_faces_in_image_pixels(retinaface):
+    full = retinaface.detect(sample_frame())
+    half = RetinaFaceDetector(input_scale=0.5).detect(sample_frame())
+    assert len(full) == len(half) == 4
+    for a in full:
+        b = min(half, key=lambda f: np.abs(f.xyxy - a.xyxy).sum())
+        assert np.abs(a.xyxy - b.xyxy).max() < 0.1 * a.box[2]
+        assert np.abs(a.landmarks - b.landmarks).max() < 0.1 * a.box[2]
 
 
-def test_haar_finds_faces_and_eyes(data):
+@pytest.mark.parametrize('height, width', [(1, 1), (7, 13), (33, 31), (481, 641)])
+@pytest.mark.parametrize('scale', [1.0, 0.5])
+def test_any_input_size_works(height, width, scale):
+    detector = RetinaFaceDetector(input_scale=scale)
+    assert detector.detect(np.full((height, width, 3), 128, np.uint8)) == []
+
+
+def test_no_face_gives_an_empty_list(retinaface, haar):
+    grey = np.full((240, 320, 3), 128, np.uint8)
+    assert detect(retinaface, grey).faces == [] and detect(haar, grey).faces == []
+
+
+def test_haar_finds_faces_and_eyes(haar, data):
     image, points = faces68_test_image(data, 0)
-    faces = create_detector('haar').detect(image)
+    faces = detect(haar, image).faces
     face = next(f for f in faces if box_covers(f.box, points[17:48], 0.8))
     found = ~np.isnan(face.landmarks).any(1)
-    assert found[:2].any() and not found[2:].any()  # Haar gives eyes only
+    assert found[:2].all() and not found[2:].any()  # Haar gives the two eyes only
+    assert np.linalg.norm(face.landmarks[0] - points[36:42].mean(0)) < 0.15 * face.box[2]
+    assert 0 < face.score <= 1
 
 
-def test_bad_image_or_model_fails_closed_not_raising(tmp_path, retinaface):
-    result = detect(retinaface, np.zeros((0, 0, 3), np.uint8))
-    assert not result.ok and 'uint8 HxWx3' in result.error
+def test_haar_without_eyes_has_no_landmarks(data):
+    image, _ = faces68_test_image(data, 0)
+    faces = create_detector('haar', detect_eyes=False).detect(image)
+    assert faces and all(f.landmarks.shape == (0, 2) for f in faces)
+
+
+@pytest.mark.parametrize('image', [np.zeros((0, 0, 3), np.uint8), np.zeros((8, 8), np.uint8),
+                                   np.zeros((8, 8, 4), np.uint8),
+                                   np.zeros((8, 8, 3), np.float32), None])
+def test_bad_images_fail_closed_not_raising(retinaface, image):
+    result = detect(retinaface, image)
+    assert isinstance(result, Detections) and not result.ok and result.faces == []
+    assert 'uint8 HxWx3' in result.error
+
+
+def test_a_broken_detector_fails_closed_not_raising():
+    result = detect(object(), np.zeros((8, 8, 3), np.uint8))
+    assert not result.ok and 'AttributeError' in result.error
+
+
+def test_corrupt_or_missing_or_wrong_model_is_refused_at_start(tmp_path):
     corrupt = tmp_path / 'corrupt.onnx'
-    corrupt.write_bytes(b'garbage')
-    with pytest.raises(ValueError, match='corrupt'):
-        RetinaFaceDetector(model_path=str(corrupt))
+    corrupt.write_bytes(b'garbage, not protobuf')
+    with pytest.raises(ValueError, match=f'{corrupt}.*corrupt'):
+        create_detector('retinaface', model_path=str(corrupt))
+    with pytest.raises(FileNotFoundError, match='missing.onnx'):
+        create_detector('retinaface', model_path=str(tmp_path / 'missing.onnx'))
+    not_retinaface = onnxruntime.datasets.get_example('sigmoid.onnx')
+    with pytest.raises(ValueError, match='not a RetinaFace model'):
+        create_detector('retinaface', model_path=not_retinaface)
 
 
-def test_unknown_detector_and_provider_are_named():
-    with pytest.raises(ValueError, match="unknown detector 'yolo'"):
+def test_unknown_detector_or_parameter_is_named():
+    with pytest.raises(ValueError, match="unknown detector 'yolo'.*retinaface, haar"):
         create_detector('yolo')
-    with pytest.raises(ValueError, match='available: .*CPUExecutionProvider'):
-        select_providers('NoSuchExecutionProvider')
+    with pytest.raises(ValueError, match="no parameter.*score_thresh.*score_threshold"):
+        create_detector('retinaface', score_thresh=0.5)
+    with pytest.raises(ValueError, match='score_threshold=1.5'):
+        create_detector('retinaface', score_threshold=1.5)
+    with pytest.raises(ValueError, match="min_neighbors='3'"):
+        create_detector('haar', min_neighbors='3')
+    with pytest.raises(ValueError, match='scale_factor=1.0'):
+        create_detector('haar', scale_factor=1.0)
+
+
+def test_provider_selection():
+    available = onnxruntime.get_available_providers()
     assert select_providers('auto')[-1] == 'CPUExecutionProvider'
+    assert select_providers('auto')[0] == next(
+        p for p in ('TensorrtExecutionProvider', 'CUDAExecutionProvider',
+                    'CPUExecutionProvider') if p in available)
+    assert select_providers(' CPUExecutionProvider ') == ['CPUExecutionProvider']
+    assert select_providers(['CPUExecutionProvider']) == ['CPUExecutionProvider']
+    with pytest.raises(ValueError, match='NoSuchExecutionProvider.*available: .*CPU.*auto'):
+        select_providers('NoSuchExecutionProvider, CPUExecutionProvider')
+    with pytest.raises(ValueError, match='none named'):
+        select_providers(',')
+
+
+def test_session_honours_providers_and_threads():
+    model = onnxruntime.datasets.get_example('sigmoid.onnx')
+    session = create_session(model, 'CPUExecutionProvider', threads=1)
+    assert session.get_providers() == ['CPUExecutionProvider']
+    with pytest.raises(ValueError, match='threads=-1'):
+        create_session(model, threads=-1)

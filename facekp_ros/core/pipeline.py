@@ -6,6 +6,7 @@ that all of them run exactly the same code.
 import time
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from facekp_ros.core.anonymize import AnonymizeConfig
@@ -51,7 +52,12 @@ def detect_within(detector, bgr, denoise_strength: float, timeout_ms: float) -> 
     """Detection (after optional de-noising) that counts as failed when it ran too long:
     the frame is then stale and its faces may have moved, so it must be fully masked."""
     start = time.perf_counter()
-    detections = detect(detector, denoise(bgr, denoise_strength) if denoise_strength else bgr)
+    if denoise_strength:
+        try:
+            bgr = denoise(bgr, denoise_strength)
+        except (ValueError, cv2.error) as error:
+            return Detections([], detector.name, ok=False, error=f'denoise failed: {error}')
+    detections = detect(detector, bgr)
     elapsed_ms = (time.perf_counter() - start) * 1e3
     if detections.ok and elapsed_ms > timeout_ms:
         return Detections([], detections.detector, ok=False,

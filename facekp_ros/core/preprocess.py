@@ -1,28 +1,71 @@
 """Seed steps 2-3: de-noising before detection, Gaussian blur and Canny edges."""
+import numbers
+
 import cv2
 import numpy as np
 
+# Non-local means: compare 7x7 patches within a 21x21 window (OpenCV's recommended sizes).
+NLM_TEMPLATE, NLM_SEARCH = 7, 21
+
+
+def _has_channels(image: np.ndarray, colour_only: bool) -> bool:
+    if image.ndim == 3 and image.shape[2] == 3:
+        return True
+    return not colour_only and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1))
+
+
+def _check_uint8(image, what: str, colour_only: bool = False) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.size == 0 \
+            or not _has_channels(image, colour_only):
+        form = 'HxWx3 BGR' if colour_only else 'HxW grey or HxWx3 BGR'
+        raise ValueError(f'{what} needs a non-empty uint8 {form} image, got '
+                         f'{getattr(image, "dtype", type(image).__name__)} '
+                         f'{getattr(image, "shape", None)} (convert it with cv2.cvtColor, '
+                         'and scale float images to 0-255 uint8)')
+
+
+def _check_odd(name: str, ksize) -> None:
+    if isinstance(ksize, bool) or not isinstance(ksize, numbers.Integral) or ksize < 1 \
+            or ksize % 2 == 0:
+        raise ValueError(f'{name}={ksize!r} must be a positive odd integer (1, 3, 5, ...)')
+
 
 def denoise(bgr: np.ndarray, strength: float = 10.0) -> np.ndarray:
-    """Non-local-means de-noising; strength is OpenCV's h (about the noise sigma)."""
-    if not 0 < strength <= 100:
-        raise ValueError(f'denoise strength={strength} must be in (0, 100]')
-    return cv2.fastNlMeansDenoisingColored(bgr, None, strength, strength, 7, 21)
+    """Non-local-means de-noising of a colour image; strength is OpenCV's h, about the
+    noise sigma in grey levels (higher removes more noise and more detail)."""
+    if isinstance(strength, bool) or not isinstance(strength, numbers.Real) \
+            or not 0 < strength <= 100:
+        raise ValueError(f'denoise strength={strength!r} must be a number in (0, 100] '
+                         '(about the noise sigma; 10 for typical camera noise)')
+    _check_uint8(bgr, 'denoise', colour_only=True)
+    return cv2.fastNlMeansDenoisingColored(bgr, None, float(strength), float(strength),
+                                           NLM_TEMPLATE, NLM_SEARCH)
 
 
 def gaussian_blur(image: np.ndarray, ksize: int = 5, sigma: float = 0.0) -> np.ndarray:
     """Blur with an odd ksize x ksize kernel; sigma 0 derives it from ksize."""
-    if ksize < 1 or ksize % 2 == 0:
-        raise ValueError(f'ksize={ksize} must be a positive odd number')
+    _check_odd('ksize', ksize)
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or sigma < 0:
+        raise ValueError(f'sigma={sigma!r} must be a number >= 0 (0: derived from ksize)')
+    if not isinstance(image, np.ndarray) or image.size == 0:
+        raise ValueError(f'gaussian_blur needs a non-empty image array, got '
+                         f'{getattr(image, "shape", type(image).__name__)}')
     return cv2.GaussianBlur(image, (ksize, ksize), sigma)
 
 
 def canny_edges(image: np.ndarray, low: float = 50, high: float = 150,
                 blur_ksize: int = 5) -> np.ndarray:
-    """Edge map (uint8, 0/255) of a blurred grey copy; blur_ksize 0 skips the blur."""
-    if not 0 <= low < high:
-        raise ValueError(f'Canny thresholds need 0 <= low < high, got {low}, {high}')
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    """Edge map (uint8, 0/255, HxW) of a blurred grey copy; blur_ksize 0 skips the blur,
+    which otherwise keeps pixel noise from becoming edges."""
+    if not all(isinstance(t, numbers.Real) and not isinstance(t, bool) for t in (low, high)) \
+            or not 0 <= low < high:
+        raise ValueError(f'Canny thresholds need 0 <= low < high, got low={low!r}, '
+                         f'high={high!r} (e.g. 50 and 150)')
+    if blur_ksize != 0:
+        _check_odd('blur_ksize', blur_ksize)
+    _check_uint8(image, 'canny_edges')
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 and image.shape[2] == 3 \
+        else image.reshape(image.shape[:2])
     if blur_ksize:
         gray = gaussian_blur(gray, blur_ksize)
-    return cv2.Canny(gray, low, high)
+    return cv2.Canny(gray, float(low), float(high))
