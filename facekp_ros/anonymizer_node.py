@@ -4,6 +4,8 @@ An image is published only after the faces found in it arrive. If they never com
 detector is down, slow or failed on it), the image is published fully masked after
 max_wait_s. A frame that cannot be decoded is not published at all.
 """
+import sys
+
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -92,4 +94,4 @@ def main(args=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

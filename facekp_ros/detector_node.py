@@ -1,4 +1,5 @@
 """detector_node: image -> face boxes, 5 landmarks and track ids on 'faces'."""
+import sys
 
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -77,4 +78,4 @@ def main(args=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

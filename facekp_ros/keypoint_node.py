@@ -1,4 +1,5 @@
 """keypoint_node: image + 'faces' -> 'face_keypoints' (the faces with 68 named keypoints)."""
+import sys
 import time
 
 from rclpy.node import Node
@@ -73,4 +74,4 @@ def main(args=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -4,6 +4,7 @@ With `source` set it reads the camera itself (device, video, folder, bag or the 
 sample); with `source` empty it subscribes to 'image'. Publishes 'face_keypoints',
 'image_anonymized' and (optionally) 'image_annotated'.
 """
+import sys
 import time
 
 from rclpy.node import Node
@@ -79,7 +80,8 @@ class PipelineNode(Node):
     def _open_source(self):
         p = self.params
         try:
-            return open_source(p['source'], p['width'], p['height'], loop=p['loop'])
+            return open_source(p['source'], p['width'], p['height'], loop=p['loop'],
+                               on_skip=self.log_error)
         except (OSError, ValueError) as error:
             raise ConfigError(f"parameter 'source': {error}") from error
 
@@ -133,4 +135,4 @@ def main(args=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

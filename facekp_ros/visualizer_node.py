@@ -1,4 +1,6 @@
 """visualizer_node: image + 'face_keypoints' -> 'image_annotated' (boxes, ids, keypoints)."""
+import sys
+
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -66,4 +68,4 @@ def main(args=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())
