@@ -3,7 +3,7 @@
 config/pipeline.yaml lists the same defaults (a test keeps them equal); the nodes declare
 these tables and turn the values into core configurations with the builders below.
 """
-from facekp_ros.core.anonymize import AnonymizeConfig
+from facekp_ros.core.anonymize import MARGIN_SCALE_RANGE, STRENGTH_RANGE, AnonymizeConfig
 from facekp_ros.core.pipeline import PipelineConfig
 from facekp_ros.node_common import Param
 
@@ -45,9 +45,9 @@ ANONYMIZER = (
           'ellipse around it (looks softer; always contains the whole face box).',
           choices=('box', 'ellipse')),
     Param('margin_scale', 1.3, 'Hidden region size relative to the face box (covers hair, '
-          'ears and chin).', 1.0, 3.0),
-    Param('strength', 1.0, 'Blur / pixelation strength (1 = default, higher = coarser).',
-          0.25, 4.0),
+          'ears and chin).', *MARGIN_SCALE_RANGE),
+    Param('strength', 1.0, 'How coarse the hiding is: 1 (4 blur or 3 pixel cells across the '
+          'region; the finest that defeats detectors) to 4.', *STRENGTH_RANGE),
     Param('max_wait_s', 0.5, 'How long an image waits for its faces; then it is published '
           'fully masked (fail closed).', 0.01, 10.0),
 )

@@ -1,13 +1,50 @@
-"""Anonymization hides every face from people and from an independent detector; fail closed."""
+"""Anonymization hides every face from people and from independent detectors, touches
+nothing else, copes with any box, and is fast."""
+import time
+
 import cv2
 import numpy as np
 import pytest
 from images import faces68_test_image
 
-from facekp_ros.core.anonymize import AnonymizeConfig, anonymize, mask_whole_frame
-from facekp_ros.core.failsafe import safe_anonymize
+from facekp_ros.core.anonymize import (
+    AnonymizeConfig,
+    anonymize,
+    box_is_usable,
+    hidden_region,
+    mask_whole_frame,
+)
 from facekp_ros.core.retinaface import RetinaFaceDetector
-from facekp_ros.core.types import Detections, Face
+from facekp_ros.core.tracking import iou_matrix
+from facekp_ros.core.types import Face
+
+FACES68_INDICES = (0, 7, 42, 100, 250)
+CASCADE = cv2.CascadeClassifier(cv2.data.haarcascades + 'haarcascade_frontalface_default.xml')
+
+
+def haar_boxes(bgr) -> np.ndarray:
+    boxes = CASCADE.detectMultiScale(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), 1.1, 5)
+    return np.asarray(boxes, np.float32).reshape(-1, 4)
+
+
+def found(boxes, face_box) -> bool:
+    return bool(len(boxes)) and bool((iou_matrix(boxes, face_box[None]) > 0.3).any())
+
+
+def keypoint_face(points) -> Face:
+    """The face as its 68 annotated points span it: a box no detector of ours chose."""
+    x0, y0 = points.min(0)
+    x1, y1 = points.max(0)
+    return Face(box=(x0, y0, x1 - x0, y1 - y0), score=1.0)
+
+
+def outside_mask(shape, face, config) -> np.ndarray:
+    """True where anonymize may not change a pixel (outside the clipped hidden region)."""
+    x0, y0, x1, y1 = hidden_region(face.box, config.region_scale)
+    keep = np.ones(shape[:2], bool)
+    keep[max(int(np.floor(y0)), 0):max(int(np.ceil(y1)), 0),
+         max(int(np.floor(x0)), 0):max(int(np.ceil(x1)), 0)] = False
+    return keep
 
 
 @pytest.fixture(scope='module')
@@ -15,58 +52,161 @@ def retinaface():
     return RetinaFaceDetector(score_threshold=0.5)
 
 
-def haar_faces(bgr):
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + 'haarcascade_frontalface_default.xml')
-    return cascade.detectMultiScale(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), 1.1, 5)
+@pytest.fixture(scope='module')
+def real_faces(data):
+    """faces68 test images in which the Haar cascade finds the annotated face."""
+    pairs = []
+    for index in FACES68_INDICES:
+        image, points = faces68_test_image(data, index)
+        face = keypoint_face(points)
+        if found(haar_boxes(image), face.box):
+            pairs.append((image, face))
+    assert len(pairs) >= 3, 'the Haar cascade should find most faces68 test faces'
+    return pairs
 
 
 @pytest.mark.parametrize('method', ['blur', 'pixelate', 'fill'])
 @pytest.mark.parametrize('shape', ['box', 'ellipse'])
-def test_hidden_faces_are_found_by_no_detector_and_the_rest_is_untouched(
-        retinaface, data, method, shape):
-    for index in (0, 7, 42):
-        image, points = faces68_test_image(data, index)
-        faces = retinaface.detect(image)
-        assert faces and len(haar_faces(image)) > 0
-        out = anonymize(image, faces, AnonymizeConfig(method=method, shape=shape))
-        assert out.shape == image.shape and not np.shares_memory(out, image)
-        assert retinaface.detect(out) == [] and len(haar_faces(out)) == 0
-        x, y, w, h = faces[0].box.astype(int)
-        face_change = np.abs(out[y:y + h, x:x + w].astype(int) - image[y:y + h, x:x + w]).mean()
-        assert face_change > 15
-        # Far from every face nothing changes.
-        assert np.array_equal(out[:, :3], image[:, :3]) or x < 10
+def test_a_real_face_is_hidden_from_haar_and_nothing_else_changes(real_faces, method, shape):
+    config = AnonymizeConfig(method=method, shape=shape)
+    for image, face in real_faces:
+        original = image.copy()
+        out = anonymize(image, [face], config)
+        assert np.array_equal(image, original), 'the input must not be modified'
+        assert out.shape == image.shape and out.dtype == image.dtype
+        assert not np.shares_memory(out, image)
+        assert not found(haar_boxes(out), face.box)
+        x, y, w, h = face.box.astype(int)
+        change = np.abs(out[y:y + h, x:x + w].astype(int) - image[y:y + h, x:x + w]).mean()
+        assert change > 12, f'face region changed by only {change:.1f} grey levels'
+        keep = outside_mask(image.shape, face, config)
+        assert np.array_equal(out[keep], image[keep])
 
 
-def test_ellipse_covers_the_whole_face_box():
-    image = np.random.default_rng(0).integers(0, 255, (200, 200, 3), np.uint8)
-    face = Face(box=(50, 40, 100, 120), score=1.0)
-    out = anonymize(image, [face], AnonymizeConfig(method='fill', shape='ellipse',
-                                                   margin_scale=1.0, fill_bgr=(1, 2, 3)))
-    assert (out[40:160, 50:150] == (1, 2, 3)).all()
+@pytest.mark.parametrize('scene', ['obamas.jpg', 'the_beatles.jpg'])
+def test_every_face_of_a_group_photo_is_hidden_from_both_detectors(data, retinaface, scene):
+    image = cv2.imread(str(data / 'scenes' / scene))
+    scale = min(1.0, 640 / max(image.shape[:2]))
+    image = cv2.resize(image, None, fx=scale, fy=scale)
+    faces = retinaface.detect(image)
+    before = haar_boxes(image)
+    assert len(faces) >= 2 and sum(found(before, f.box) for f in faces) >= 2
+    out = anonymize(image, faces, AnonymizeConfig())
+    after = haar_boxes(out)
+    assert not any(found(after, f.box) for f in faces)
+    assert retinaface.detect(out) == []
 
 
-def test_faces_partly_outside_and_tiny_faces_are_handled():
-    image = np.full((100, 100, 3), 200, np.uint8)
-    faces = [Face(box=(-30, -30, 60, 60), score=1.0), Face(box=(90, 90, 40, 40), score=1.0),
-             Face(box=(50, 50, 1, 1), score=1.0), Face(box=(500, 500, 10, 10), score=1.0)]
-    out = anonymize(image, faces, AnonymizeConfig(method='fill'))
-    assert (out[0:10, 0:10] == 0).all() and (out[95:, 95:] == 0).all()
+def test_the_hidden_face_holds_no_detail(real_faces):
+    """Blur leaves smooth shading (no edges of eyes, nose, mouth); pixelation a few cells."""
+    for image, face in real_faces:
+        x, y, w, h = face.box.astype(int)
+        blurred = anonymize(image, [face], AnonymizeConfig(method='blur'))[y:y + h, x:x + w]
+        edges = [np.abs(cv2.Laplacian(cv2.cvtColor(i, cv2.COLOR_BGR2GRAY), cv2.CV_32F)).mean()
+                 for i in (blurred, image[y:y + h, x:x + w])]
+        assert edges[0] < 0.2 * edges[1]  # what is left is rounding to whole grey levels
+        pixelated = anonymize(image, [face], AnonymizeConfig(method='pixelate'))
+        colours = np.unique(pixelated[y:y + h, x:x + w].reshape(-1, 3), axis=0)
+        assert len(colours) <= 16  # 3 x 3 cells over the region, so at most 4 x 4 in the box
 
 
-def test_fail_closed_masks_the_whole_frame(data):
-    image, _ = faces68_test_image(data, 0)
-    config = AnonymizeConfig()
-    for detections in (None, Detections([], 'retinaface', ok=False, error='model missing')):
-        out, masked = safe_anonymize(image, detections, [], config)
-        assert masked and (out == 0).all() and out.shape == image.shape
-    out, masked = safe_anonymize(image, Detections([], 'retinaface'), [], config)
-    assert not masked and np.array_equal(out, image)
-    assert (mask_whole_frame(image, config) == 0).all()
+def test_ellipse_always_covers_the_whole_face_box():
+    image = np.random.default_rng(0).integers(0, 255, (240, 260, 3), np.uint8)
+    config = AnonymizeConfig(method='fill', shape='ellipse', margin_scale=1.0,
+                             fill_bgr=(1, 2, 3))
+    for box in ((50, 40, 100, 120), (10.6, 20.3, 33.3, 7.7), (-20.5, -5, 61, 80), (3, 3, 2, 2)):
+        out = anonymize(image, [Face(box=box, score=1.0)], config)
+        x0, y0 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
+        x1, y1 = int(np.ceil(box[0] + box[2])), int(np.ceil(box[1] + box[3]))
+        assert (out[y0:y1, x0:x1] == (1, 2, 3)).all(), box
+        assert not (out == (1, 2, 3)).all(-1).all(), 'an ellipse, not the whole frame'
 
 
-@pytest.mark.parametrize('field, value', [('method', 'swirl'), ('shape', 'star'),
-                                          ('margin_scale', 0.5), ('strength', 9.0)])
-def test_bad_config_is_named(field, value):
-    with pytest.raises(ValueError, match=field):
+def test_faces_outside_partly_outside_tiny_huge_and_negative_are_all_handled():
+    image = np.full((100, 120, 3), 200, np.uint8)
+    boxes = {'top left, partly out': (-30, -30, 60, 60), 'bottom right': (110, 90, 40, 40),
+             'tiny': (50, 50, 1, 1), 'empty': (70, 20, 0, 0), 'far outside': (500, 500, 9, 9),
+             'negative size': (80, 60, -20, -20)}
+    for method in ('blur', 'pixelate', 'fill'):
+        out = anonymize(image, [Face(box=b, score=1.0) for b in boxes.values()],
+                        AnonymizeConfig(method=method, fill_bgr=(0, 0, 0)))
+        assert out.shape == image.shape
+    out = anonymize(image, [Face(box=b, score=1.0) for b in boxes.values()],
+                    AnonymizeConfig(method='fill'))
+    assert (out[0:10, 0:10] == 0).all() and (out[95:, 115:] == 0).all()
+    assert (out[45:55, 65:75] == 0).all(), 'a negative size still marks the span it covers'
+    huge = anonymize(image, [Face(box=(-1000, -900, 5000, 4000), score=1.0)],
+                     AnonymizeConfig(method='fill', shape='ellipse'))
+    assert (huge == 0).all()
+
+
+def test_a_face_cut_by_the_image_edge_is_hidden_as_coarsely_as_a_whole_one():
+    image = np.random.default_rng(1).integers(0, 255, (120, 120, 3), np.uint8)
+    config = AnonymizeConfig(method='pixelate', margin_scale=1.0)  # 3 x 3 cells at strength 1
+    whole = anonymize(image, [Face(box=(10, 10, 90, 90), score=1.0)], config)[10:100, 10:100]
+    cut = anonymize(image, [Face(box=(-45, 10, 90, 90), score=1.0)], config)[10:100, 0:45]
+    assert len(np.unique(whole.reshape(-1, 3), axis=0)) == 9
+    assert len(np.unique(cut.reshape(-1, 3), axis=0)) <= 6  # half the width: <= 2 x 3 cells
+
+
+def test_higher_strength_is_coarser():
+    coarse = np.random.default_rng(2).integers(0, 255, (7, 7, 3), np.uint8)
+    image = cv2.resize(coarse, (140, 140), interpolation=cv2.INTER_CUBIC)  # large blobs
+    face = Face(box=(10, 10, 120, 120), score=1.0)
+    cells = [len(np.unique(anonymize(image, [face], AnonymizeConfig(
+        method='pixelate', strength=s, margin_scale=1.0))[10:130, 10:130].reshape(-1, 3), axis=0))
+        for s in (1.0, 1.5, 4.0)]
+    assert cells == [9, 4, 1]
+    detail = [np.abs(np.diff(anonymize(image, [face], AnonymizeConfig(strength=s))[
+        10:130, 10:130].astype(int), axis=1)).mean() for s in (1.0, 2.0, 4.0)]
+    assert detail[0] > detail[1] > detail[2]
+
+
+def test_the_whole_frame_mask_reveals_nothing(real_faces):
+    image, face = real_faces[0]
+    original = image.copy()
+    for colour in ((0, 0, 0), (40, 80, 120)):
+        out = mask_whole_frame(image, AnonymizeConfig(fill_bgr=colour))
+        assert out.shape == image.shape and out.dtype == image.dtype
+        assert (out == colour).all(-1).all()
+        assert len(haar_boxes(out)) == 0
+    assert np.array_equal(image, original)
+
+
+def test_bad_images_and_boxes_raise_clear_errors():
+    with pytest.raises(ValueError, match='HxWx3'):
+        anonymize(np.zeros((10, 10), np.uint8), [], AnonymizeConfig())
+    with pytest.raises(ValueError, match='HxWx3'):
+        mask_whole_frame(np.zeros((10, 10, 4), np.uint8), AnonymizeConfig())
+    with pytest.raises(ValueError, match='non-empty'):
+        mask_whole_frame(np.zeros((0, 10, 3), np.uint8), AnonymizeConfig())
+    for box in ((np.nan, 0, 5, 5), (0, 0, np.inf, 5), (0, 0, 5e6, 5)):
+        assert not box_is_usable(box)
+        with pytest.raises(ValueError, match='not finite or beyond'):
+            anonymize(np.zeros((10, 10, 3), np.uint8), [Face(box=box, score=1.0)],
+                      AnonymizeConfig())
+
+
+@pytest.mark.parametrize('field, value, allowed', [
+    ('method', 'swirl', 'blur, pixelate, fill'), ('shape', 'star', 'box, ellipse'),
+    ('margin_scale', 0.5, r'\[1.0, 3.0\]'), ('margin_scale', float('nan'), r'\[1.0, 3.0\]'),
+    ('strength', 0.5, r'\[1.0, 4.0\]'), ('strength', '2', r'\[1.0, 4.0\]'),
+    ('fill_bgr', (0, 0, 256), r'\[0, 255\]'), ('fill_bgr', (0, 0), r'\[0, 255\]')])
+def test_bad_config_names_the_field_and_the_allowed_values(field, value, allowed):
+    with pytest.raises(ValueError, match=f'{field}=.*{allowed}'):
         AnonymizeConfig(**{field: value})
+
+
+def test_four_faces_in_vga_take_about_a_millisecond():
+    image = np.random.default_rng(3).integers(0, 255, (480, 640, 3), np.uint8)
+    faces = [Face(box=(x, y, 100, 120), score=1.0)
+             for x, y in ((20, 30), (180, 60), (350, 200), (500, 300))]
+    for shape in ('box', 'ellipse'):
+        config = AnonymizeConfig(shape=shape)
+        times = []
+        for _ in range(30):
+            start = time.perf_counter()
+            anonymize(image, faces, config)
+            times.append(time.perf_counter() - start)
+        # ~0.4 ms measured; the bound only catches a slow path creeping in.
+        assert np.median(times) < 0.01, f'{shape}: {np.median(times) * 1e3:.1f} ms'

@@ -1,49 +1,121 @@
 """Pairs images with the face arrays computed from them, by stamp, with bounded memory."""
 import collections
+import itertools
+import math
+import numbers
+
+# Keys remembered per side, as a multiple of max_pending, to recognise a stamp seen twice.
+KEY_MEMORY = 4
+
+
+class _RecentKeys:
+    """The last `size` distinct keys added, for membership tests."""
+
+    def __init__(self, size: int):
+        self._size = size
+        self._order = collections.deque()
+        self._keys = set()
+
+    def __contains__(self, key) -> bool:
+        return key in self._keys
+
+    def add(self, key) -> None:
+        self._order.append(key)
+        self._keys.add(key)
+        if len(self._order) > self._size:
+            self._keys.discard(self._order.popleft())
 
 
 class StampSync:
-    """Images wait up to max_wait_s for their faces; faces wait for their image.
+    """Meets each image with the faces found in it (same stamp key); never guesses.
 
-    add_image / add_faces return the (image, faces) pair they complete, or None.
-    expired(now_s) returns the images that waited too long or were pushed out by newer ones:
-    the caller must mask or drop them, never publish them raw. Time is passed in.
+    add_image / add_faces return the (image, faces) pair they complete, or None. Images
+    that will never be paired are handed out by expired(now_s): the caller must mask or
+    drop them, never publish them raw. They are images that
+      - waited longer than max_wait_s ('timeout'),
+      - were pushed out by max_pending newer waiting images ('evicted'),
+      - carry a key already seen on that side ('duplicate': which faces belong to which
+        image is unknown, so neither is paired),
+      - with supersede=True, arrived before an image that has just been paired
+        ('superseded': faces come in stamp order, so theirs will not come; a newest-frame
+        consumer masks or drops them at once instead of waiting max_wait_s).
+    expired_counts counts them by reason; unmatched_faces counts face arrays dropped.
+    Keys are any hashable (e.g. (sec, nanosec)); time is passed in by the caller.
     """
 
-    def __init__(self, max_wait_s: float = 0.5, max_pending: int = 10):
-        if max_wait_s <= 0 or max_pending < 1:
-            raise ValueError('max_wait_s must be > 0 and max_pending >= 1')
-        self.max_wait_s, self.max_pending = max_wait_s, max_pending
-        self._images = collections.OrderedDict()  # key -> (image, arrival time)
-        self._faces = collections.OrderedDict()  # key -> faces
-        self._evicted = []
+    def __init__(self, max_wait_s: float = 0.5, max_pending: int = 10, supersede: bool = False):
+        if not (isinstance(max_wait_s, numbers.Real) and 0 < max_wait_s < math.inf):
+            raise ValueError(f'max_wait_s={max_wait_s!r} must be a number > 0')
+        if not (isinstance(max_pending, numbers.Integral) and max_pending >= 1):
+            raise ValueError(f'max_pending={max_pending!r} must be an integer >= 1')
+        self.max_wait_s, self.max_pending, self.supersede = max_wait_s, max_pending, supersede
+        self._images = collections.OrderedDict()  # key -> (image, arrival s), oldest first
+        self._faces = collections.OrderedDict()  # key -> (faces, arrival s), oldest first
+        self._image_keys = _RecentKeys(KEY_MEMORY * max_pending)
+        self._face_keys = _RecentKeys(KEY_MEMORY * max_pending)
+        self._unpaired = []  # images for the next expired() call
+        self.expired_counts = collections.Counter()
         self.unmatched_faces = 0
 
+    @property
+    def pending(self) -> tuple:
+        """(images, face arrays) waiting for their other half."""
+        return len(self._images), len(self._faces)
+
     def add_image(self, key, image, now_s: float):
-        faces = self._faces.pop(key, None)
-        if faces is not None:
-            return image, faces
+        if key in self._image_keys:
+            self._forget(key)
+            self._give_up(image, 'duplicate')
+            return None
+        self._image_keys.add(key)
+        if key in self._faces:
+            self._supersede(list(self._images))  # every waiting image arrived earlier
+            return image, self._faces.pop(key)[0]
         self._images[key] = (image, now_s)
         if len(self._images) > self.max_pending:
-            self._evicted.append(self._images.popitem(last=False)[1][0])
+            self._give_up(self._images.popitem(last=False)[1][0], 'evicted')
         return None
 
     def add_faces(self, key, faces, now_s: float):
-        pending = self._images.pop(key, None)
-        if pending is not None:
-            return pending[0], faces
-        self._faces[key] = faces
+        if key in self._face_keys:
+            self._forget(key)
+            self.unmatched_faces += 1
+            return None
+        self._face_keys.add(key)
+        if key in self._images:
+            self._supersede(list(itertools.takewhile(lambda k: k != key, self._images)))
+            return self._images.pop(key)[0], faces
+        if key in self._image_keys:  # its image was already paired or given up
+            self.unmatched_faces += 1
+            return None
+        self._faces[key] = (faces, now_s)
         if len(self._faces) > self.max_pending:
             self._faces.popitem(last=False)
             self.unmatched_faces += 1
         return None
 
     def expired(self, now_s: float) -> list:
-        images, self._evicted = self._evicted, []
-        while self._images:
-            key, (image, arrived) = next(iter(self._images.items()))
-            if now_s - arrived <= self.max_wait_s:
-                break
-            del self._images[key]
-            images.append(image)
+        """Images that will never be paired, oldest first; each is handed out once."""
+        while self._images and now_s - next(iter(self._images.values()))[1] > self.max_wait_s:
+            self._give_up(self._images.popitem(last=False)[1][0], 'timeout')
+        while self._faces and now_s - next(iter(self._faces.values()))[1] > self.max_wait_s:
+            self._faces.popitem(last=False)
+            self.unmatched_faces += 1
+        images, self._unpaired = self._unpaired, []
         return images
+
+    def _give_up(self, image, reason: str) -> None:
+        self._unpaired.append(image)
+        self.expired_counts[reason] += 1
+
+    def _forget(self, key) -> None:
+        """A key seen twice on one side: drop whatever waits under it on either side."""
+        if key in self._images:
+            self._give_up(self._images.pop(key)[0], 'duplicate')
+        if self._faces.pop(key, None) is not None:
+            self.unmatched_faces += 1
+
+    def _supersede(self, older_keys: list) -> None:
+        if self.supersede:
+            for key in older_keys:
+                self._give_up(self._images.pop(key)[0], 'superseded')
