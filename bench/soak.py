@@ -64,10 +64,14 @@ def main() -> None:
     p.add_argument('--minutes', type=float, default=10.0)
     p.add_argument('--rate', type=float, default=60.0, help='camera frames per second')
     p.add_argument('--mode', choices=sorted(STAGES), default='pipeline')
+    p.add_argument('--param', action='append', default=[], metavar='NAME:=VALUE',
+                   help='a parameter for the processing nodes, e.g. input_scale:=0.5')
     args = p.parse_args()
     minutes = min(args.minutes, 10.0)
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
-    commands = [('camera_node', ['-p', f'rate_hz:={args.rate}'])] + STAGES[args.mode]
+    params = [arg for param in args.param for arg in ('-p', param)]
+    commands = [('camera_node', ['-p', f'rate_hz:={args.rate}'])] + [
+        (name, extra + params) for name, extra in STAGES[args.mode]]
     processes = {name: subprocess.Popen(
         [sys.executable, '-m', f'facekp_ros.{name}', '--ros-args', *extra], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, extra in commands}
@@ -99,7 +103,7 @@ def report(args, minutes, monitor, rss_start, rss_end) -> None:
     span = monitor.arrivals[-1] - monitor.arrivals[0] if len(monitor.arrivals) > 1 else 0
     fps = (len(monitor.arrivals) - 1) / span if span else 0.0
     print(f'mode {args.mode}, camera {args.rate:g} fps 640x480 (4 faces), {minutes:g} min '
-          f'after 15 s warm-up, {os.cpu_count()} cores\n')
+          f'after 15 s warm-up, {os.cpu_count()} cores, parameters: {args.param or "defaults"}\n')
     print('| delivered fps | latency p50 ms | latency p99 ms | max ms | frames |')
     print('|---|---|---|---|---|')
     if latency.size:
