@@ -6,7 +6,6 @@ max_wait_s. A frame that cannot be decoded is not published at all.
 """
 import sys
 
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from facekp_ros.conversions import detections_from_msg
@@ -18,6 +17,7 @@ from facekp_ros.node_common import (
     OUTPUT_QOS,
     ConfigError,
     ErrorLog,
+    StageNode,
     declare_parameters,
     frame_age_ms,
     run_node,
@@ -26,7 +26,7 @@ from facekp_ros.paired_input import PairedInput
 from facekp_ros.parameters import ANONYMIZER, anonymize_config
 
 
-class AnonymizerNode(Node):
+class AnonymizerNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('face_anonymizer', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
@@ -82,12 +82,6 @@ class AnonymizerNode(Node):
     def _problems(self) -> dict:
         return {'anonymize': f'{self.masked_frames} frames fully masked'} \
             if self.masked_frames else {}
-
-    def destroy_node(self):
-        if hasattr(self, 'worker'):  # absent when the constructor failed
-            self.worker.stop()
-        return super().destroy_node()
-
 
 def main(args=None):
     return run_node(AnonymizerNode, args)

@@ -1,7 +1,6 @@
 """detector_node: image -> face boxes, 5 landmarks and track ids on 'faces'."""
 import sys
 
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from facekp_ros.conversions import face_array_msg
@@ -18,6 +17,7 @@ from facekp_ros.node_common import (
     SENSOR_QOS,
     ConfigError,
     ErrorLog,
+    StageNode,
     check_providers,
     declare_parameters,
     frame_age_ms,
@@ -26,7 +26,7 @@ from facekp_ros.node_common import (
 from facekp_ros.parameters import DETECTOR, detector_kwargs
 
 
-class DetectorNode(Node):
+class DetectorNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('face_detector', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
@@ -66,12 +66,6 @@ class DetectorNode(Node):
         self.log_error(f'image rejected: {error}')
         failed = Detections([], self.params['detector'], ok=False, error=str(error))
         self.publisher.publish(face_array_msg(msg.header, (msg.height, msg.width), failed, []))
-
-    def destroy_node(self):
-        if hasattr(self, 'worker'):  # absent when the constructor failed
-            self.worker.stop()
-        return super().destroy_node()
-
 
 def main(args=None):
     return run_node(DetectorNode, args)

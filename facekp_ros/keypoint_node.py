@@ -2,8 +2,6 @@
 import sys
 import time
 
-from rclpy.node import Node
-
 from facekp_ros.conversions import detections_from_msg, face_array_msg
 from facekp_ros.core.keypoints import KeypointEstimator
 from facekp_ros.core.smoothing import KeypointSmoother
@@ -16,6 +14,7 @@ from facekp_ros.node_common import (
     ConfigError,
     ErrorLog,
     Param,
+    StageNode,
     check_providers,
     declare_parameters,
     frame_age_ms,
@@ -28,7 +27,7 @@ MAX_WAIT = Param('max_wait_s', 0.5, 'How long an image waits for its faces befor
                  'skipped.', 0.01, 10.0)
 
 
-class KeypointNode(Node):
+class KeypointNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('keypoint_estimator', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
@@ -62,12 +61,6 @@ class KeypointNode(Node):
 
     def _on_error(self, pair, error: Exception) -> None:
         self.log_error(f'frame skipped: {error}')
-
-    def destroy_node(self):
-        if hasattr(self, 'worker'):  # absent when the constructor failed
-            self.worker.stop()
-        return super().destroy_node()
-
 
 def main(args=None):
     return run_node(KeypointNode, args)

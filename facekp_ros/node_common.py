@@ -11,6 +11,7 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
     HistoryPolicy,
@@ -145,3 +146,13 @@ class ErrorLog:
         if text != self._last_text or now - self._last_time >= self._period_s:
             self._logger.error(text)
             self._last_text, self._last_time = text, now
+
+
+class StageNode(Node):
+    """A node whose work runs on a FrameWorker in self.worker: stopped on destroy."""
+
+    def destroy_node(self):
+        worker = getattr(self, 'worker', None)  # absent when the constructor failed
+        if worker is not None:
+            worker.stop()
+        return super().destroy_node()

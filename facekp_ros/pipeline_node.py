@@ -7,7 +7,6 @@ sample); with `source` empty it subscribes to 'image'. Publishes 'face_keypoints
 import sys
 import time
 
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -24,6 +23,7 @@ from facekp_ros.node_common import (
     ConfigError,
     ErrorLog,
     Param,
+    StageNode,
     check_providers,
     declare_parameters,
     frame_age_ms,
@@ -52,7 +52,7 @@ PIPELINE = (
 )
 
 
-class PipelineNode(Node):
+class PipelineNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('face_pipeline', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
@@ -123,8 +123,6 @@ class PipelineNode(Node):
         self.log_error(f'frame dropped: {error}')
 
     def destroy_node(self):
-        if hasattr(self, 'worker'):  # absent when the constructor failed
-            self.worker.stop()
         if getattr(self, 'source', None) is not None:
             self.source.close()
         return super().destroy_node()

@@ -1,7 +1,6 @@
 """visualizer_node: image + 'face_keypoints' -> 'image_annotated' (boxes, ids, keypoints)."""
 import sys
 
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from facekp_ros.conversions import detections_from_msg
@@ -14,6 +13,7 @@ from facekp_ros.node_common import (
     OUTPUT_QOS,
     ErrorLog,
     Param,
+    StageNode,
     declare_parameters,
     frame_age_ms,
     run_node,
@@ -25,7 +25,7 @@ FACES_TOPIC = Param('faces_topic', 'face_keypoints', "FaceArray topic to draw: "
                     "'face_keypoints', or 'faces' when no keypoint node runs.", read_only=True)
 
 
-class VisualizerNode(Node):
+class VisualizerNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('face_visualizer', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
@@ -56,12 +56,6 @@ class VisualizerNode(Node):
 
     def _on_error(self, pair, error: Exception) -> None:
         self.log_error(f'frame skipped: {error}')
-
-    def destroy_node(self):
-        if hasattr(self, 'worker'):  # absent when the constructor failed
-            self.worker.stop()
-        return super().destroy_node()
-
 
 def main(args=None):
     return run_node(VisualizerNode, args)
