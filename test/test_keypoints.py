@@ -1,11 +1,13 @@
 """The shipped keypoint model through the runtime: accurate, batched, metadata-driven."""
+import json
+
 import numpy as np
 import onnx
 import pytest
 from images import faces68_test_image
 
 from facekp_ros.core.keypoint_names import KEYPOINT68_NAMES
-from facekp_ros.core.keypoints import SHIPPED_MODEL, KeypointEstimator
+from facekp_ros.core.keypoints import SHIPPED_MODEL, KeypointEstimator, crop_matrix
 from facekp_ros.core.retinaface import RetinaFaceDetector
 from facekp_ros.core.types import Face
 
@@ -59,3 +61,43 @@ def test_a_model_without_metadata_is_refused(tmp_path):
     onnx.save(proto, str(path))
     with pytest.raises(ValueError, match='no metadata keypoint_names.*export_onnx'):
         KeypointEstimator(path)
+
+
+def with_metadata(tmp_path, **changes):
+    """The shipped model saved with some metadata values replaced (JSON-encoded)."""
+    proto = onnx.load(str(SHIPPED_MODEL))
+    for prop in proto.metadata_props:
+        if prop.key in changes:
+            prop.value = json.dumps(changes[prop.key])
+    path = tmp_path / 'changed.onnx'
+    onnx.save(proto, str(path))
+    return path
+
+
+def test_the_crop_rule_comes_from_the_metadata(estimator, tmp_path, data):
+    changed = KeypointEstimator(with_metadata(tmp_path, crop_scale=1.5, model_name='other'))
+    assert changed.crop_scale == 1.5 and changed.model_name == 'other'
+    image, _ = faces68_test_image(data, 0)
+    face = Face(box=(20, 30, 100, 110), score=1.0)
+    [wide] = changed.estimate(image, [Face(box=face.box, score=1.0)])
+    [usual] = estimator.estimate(image, [face])
+    assert np.abs(wide.keypoints - usual.keypoints).max() > 1.0
+
+
+def test_an_output_size_that_disagrees_with_the_names_is_refused(tmp_path):
+    path = with_metadata(tmp_path, keypoint_names=list(KEYPOINT68_NAMES[:15]))
+    with pytest.raises(ValueError, match='outputs 136 values but its metadata names 15'):
+        KeypointEstimator(path)
+
+
+def test_crop_points_map_back_to_image_pixels():
+    """The crop centre is the box centre moved down by crop_shift_y * h, whatever the box."""
+    estimator = KeypointEstimator()
+    size, shift = estimator.input_size, estimator.crop_shift_y
+    centre = np.full((1, 2 * len(KEYPOINT68_NAMES)), 0.5, np.float32)
+    for box in ((10, 20, 40, 60), (300, 5, 120, 80)):
+        m = crop_matrix(box, size, estimator.crop_scale, shift)
+        [points] = estimator.postprocess(centre, [m])
+        x, y, w, h = box
+        np.testing.assert_allclose(points, np.tile([x + w / 2, y + h / 2 + shift * h], (68, 1)),
+                                   atol=1e-3)

@@ -84,3 +84,14 @@ def test_kaggle_loader_and_the_68_to_15_mapping(tmp_path):
     images, points = read_kaggle(tmp_path / 'training.csv')
     assert images.shape == (1, 96, 96, 3) and points.shape == (1, 15, 2)
     assert np.isnan(points[0, 1]).all() and not np.isnan(points[0, 0]).any()
+
+
+def test_init_fine_tunes_a_checkpoint_and_keeps_its_history(data, tmp_path):
+    first = tmp_path / 'stage1'
+    train.main(['--dry-run', '--data', str(data), '--out', str(first)])
+    train.main(['--dry-run', '--data', str(data), '--out', str(tmp_path / 'stage2'),
+                '--init', str(first / 'best.pt'), '--loss', 'wing',
+                '--augment-strength', '0.5'])
+    state = torch.load(tmp_path / 'stage2' / 'checkpoint.pt', weights_only=False)
+    assert state['config']['init'] == str(first / 'best.pt')
+    assert [loss for loss, _ in state['stages']] == ['l1'] and len(state['history']) == 2

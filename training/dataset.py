@@ -107,31 +107,33 @@ class CropSampler:
     """Builds (input crop, normalised points) pairs, with keypoint-preserving augmentation."""
 
     def __init__(self, input_size: int, crop_scale: float, crop_shift_y: float, flip_perm,
-                 augment: bool, rng: np.random.Generator):
+                 augment: bool, rng: np.random.Generator, strength: float = 1.0):
+        """strength scales every random change (1: rotation sd 10 deg, scale sd 8 %, ...)."""
         self.size, self.crop_scale, self.crop_shift_y = input_size, crop_scale, crop_shift_y
         self.flip_perm, self.augment, self.rng = flip_perm, augment, rng
+        self.strength = strength
 
     def _jittered_matrix(self, box) -> np.ndarray:
         m = crop_matrix(box, self.size, self.crop_scale, self.crop_shift_y)
         if not self.augment:
             return m
-        r = self.rng
-        angle = r.normal(0, 10)
-        scale = np.exp(r.normal(0, 0.08))
-        shift = r.normal(0, 0.04, 2) * self.size
+        r, k = self.rng, self.strength
+        angle = r.normal(0, 10 * k)
+        scale = np.exp(r.normal(0, 0.08 * k))
+        shift = r.normal(0, 0.04 * k, 2) * self.size  # the detector box's own jitter
         centre = (self.size / 2, self.size / 2)
         jitter = cv2.getRotationMatrix2D(centre, angle, scale)
         jitter[:, 2] += shift
         return (np.vstack([jitter, [0, 0, 1]]) @ np.vstack([m, [0, 0, 1]]))[:2]
 
     def _photometric(self, crop: np.ndarray) -> np.ndarray:
-        r = self.rng
-        out = crop.astype(np.float32) * np.exp(r.normal(0, 0.2)) + r.normal(0, 20)
-        out = out * np.exp(r.normal(0, 0.05, 3)).astype(np.float32)  # colour cast
-        if r.random() < 0.2:
+        r, k = self.rng, self.strength
+        out = crop.astype(np.float32) * np.exp(r.normal(0, 0.2 * k)) + r.normal(0, 20 * k)
+        out = out * np.exp(r.normal(0, 0.05 * k, 3)).astype(np.float32)  # colour cast
+        if r.random() < 0.2 * k:
             out = cv2.cvtColor(cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8),
                                             cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-        if r.random() < 0.3:
+        if r.random() < 0.3 * k:
             out = cv2.GaussianBlur(out, (0, 0), r.uniform(0.5, 1.5))
         return np.clip(out, 0, 255).astype(np.uint8)
 

