@@ -47,7 +47,7 @@ def test_killing_the_detector_never_leaks_a_face():
             out = Collector(watcher, Image, 'image_anonymized')
             kinds = lambda: [classify(BRIDGE.imgmsg_to_cv2(m), raw, face_boxes)  # noqa: E731
                              for m in out.messages]
-            assert spin_until(executor, lambda: kinds().count('anonymized') >= 5, 60)
+            assert spin_until(executor, lambda: kinds().count('anonymized') >= 5, 120)
             before = len(out.messages)
             detector.send_signal(signal.SIGKILL)
             detector.wait(10)
@@ -58,7 +58,7 @@ def test_killing_the_detector_never_leaks_a_face():
             detector = start('detector_node', *remap)
             processes.append(detector)
             after = len(out.messages)
-            assert spin_until(executor, lambda: kinds()[after:].count('anonymized') >= 3, 60)
+            assert spin_until(executor, lambda: kinds()[after:].count('anonymized') >= 3, 120)
             all_kinds = kinds()
             print(f"\n{len(all_kinds)} frames: {all_kinds.count('anonymized')} anonymized, "
                   f"{all_kinds.count('masked')} fully masked, {all_kinds.count('LEAK')} leaked")

@@ -103,7 +103,7 @@ def test_separate_node_processes_wired_like_the_launch_file(data, tmp_path):
             done = spin_until(executor, lambda: min(len(keypoints.messages),
                                                     len(anonymized.messages),
                                                     len(annotated.messages)) >= 4
-                              and stamps(unmasked()) <= stamps(faces.messages), 60.0)
+                              and stamps(unmasked()) <= stamps(faces.messages), 120.0)
             errors = [p.stderr.read() for p in processes if p.poll() is not None]
             assert done, f'too few messages; exited nodes said: {errors}'
             masked = [m for m in anonymized.messages if not BRIDGE.imgmsg_to_cv2(m).any()]
