@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from facekp_ros.core.anonymize import box_is_usable
 from facekp_ros.core.types import LANDMARK5_NAMES, Detections, Face
 from facekp_ros.msg import Face as FaceMsg
 from facekp_ros.msg import FaceArray, Keypoint2D
@@ -11,10 +12,6 @@ from facekp_ros.msg import FaceArray, Keypoint2D
 def stamp_key(header) -> tuple:
     """A hashable key that pairs an image with the faces found in it."""
     return (header.stamp.sec, header.stamp.nanosec, header.frame_id)
-
-
-def stamp_seconds(header) -> float:
-    return header.stamp.sec + header.stamp.nanosec * 1e-9
 
 
 def _points_to_msgs(points: np.ndarray, scores, names) -> list:
@@ -66,8 +63,8 @@ def face_array_msg(header, image_shape, detections: Detections, faces,
 def box_problem(face: FaceMsg) -> str:
     """'' for a usable box, else what is wrong with it."""
     values = (face.x, face.y, face.width, face.height)
-    if not all(math.isfinite(v) for v in values):
-        return f'non-finite box {values}'
+    if not box_is_usable(values):
+        return f'non-finite or absurd box {values}'
     if face.width < 0 or face.height < 0:
         return f'negative box size {face.width} x {face.height}'
     return ''

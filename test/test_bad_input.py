@@ -93,7 +93,7 @@ def test_pipeline_rejects_each_bad_image_and_keeps_going(capfd):
 
 
 @pytest.mark.parametrize('faces, why', [
-    ([Face(x=float('nan'), y=0.0, width=10.0, height=10.0)], 'non-finite box'),
+    ([Face(x=float('nan'), y=0.0, width=10.0, height=10.0)], 'non-finite or absurd box'),
     ([Face(x=10.0, y=10.0, width=-5.0, height=20.0)], 'negative box size'),
 ])
 def test_anonymizer_masks_the_frame_for_an_unusable_face_array(faces, why, capfd):
