@@ -9,6 +9,7 @@ box, which is what it was trained on), when dlib-bin and face-recognition-models
 a comparison only, never a dependency.
 """
 import argparse
+import importlib.util
 import pathlib
 import platform
 import sys
@@ -40,10 +41,17 @@ def ms_per_face(estimator, image, box, batch: int, runs: int = 200) -> float:
 def dlib_rows(paths, truth, boxes) -> list:
     try:
         import dlib
-        import face_recognition_models
     except ImportError as error:
         return [f'| dlib 68-point predictor | not installable here ({error.name}) | | | |']
-    predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+    # Found without importing face_recognition_models: it needs pkg_resources, which
+    # setuptools >= 81 no longer has.
+    package = importlib.util.find_spec('face_recognition_models')
+    weights = (pathlib.Path(package.submodule_search_locations[0]) / 'models'
+               / 'shape_predictor_68_face_landmarks.dat') if package else None
+    if weights is None or not weights.is_file():
+        return ['| dlib 68-point predictor | weights not found (pip install '
+                'face-recognition-models) | | | |']
+    predictor = dlib.shape_predictor(str(weights))
     hog = dlib.get_frontal_face_detector()
     rows = []
     for label, use_hog in (('RetinaFace box', False), ('its own HOG box', True)):

@@ -113,7 +113,7 @@ def main(argv=None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('checkpoint', type=pathlib.Path)
     p.add_argument('out', type=pathlib.Path)
-    p.add_argument('--name', default='facekp68-v1', help='model name and version')
+    p.add_argument('--name', default='facekp68-v2', help='model name and version')
     p.add_argument('--data', type=pathlib.Path, default=REPO.parent / 'shared' / 'data',
                    help='data used to measure the accuracy stored in the model')
     p.add_argument('--no-eval', action='store_true', help='skip the accuracy measurement')
