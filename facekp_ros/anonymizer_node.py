@@ -83,6 +83,7 @@ class AnonymizerNode(StageNode):
         return {'anonymize': f'{self.masked_frames} frames fully masked'} \
             if self.masked_frames else {}
 
+
 def main(args=None):
     return run_node(AnonymizerNode, args)
 

@@ -11,9 +11,10 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from facekp_ros.core.sources import SOURCE_KINDS, open_source
+from facekp_ros.core.sources import open_source
 from facekp_ros.image_bridge import ImageBridge
-from facekp_ros.node_common import ConfigError, ErrorLog, Param, declare_parameters, run_node
+from facekp_ros.node_common import ConfigError, ErrorLog, declare_parameters, run_node
+from facekp_ros.parameters import CAMERA
 
 # Reliable matches reliable and best-effort subscribers alike (a best-effort camera silently
 # delivers nothing to a reliable one); depth 1 hands a subscriber that falls behind the
@@ -21,26 +22,6 @@ from facekp_ros.node_common import ConfigError, ErrorLog, Param, declare_paramet
 CAMERA_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
-
-CAMERA = (
-    Param('source', 'sample', f"What to publish: {SOURCE_KINDS} (the built-in 640x480 "
-          'frame with four faces).', read_only=True),
-    Param('rate_hz', 30.0, 'Frames published per second (a camera delivers at most its own '
-          'rate).', 0.1, 240.0, read_only=True),
-    Param('width', 0, 'Resize to this width (0 = native; with height 0 the aspect ratio is '
-          'kept).', 0, 8192, read_only=True),
-    Param('height', 0, 'Resize to this height (0 = native; with width 0 the aspect ratio is '
-          'kept).', 0, 8192, read_only=True),
-    Param('frame_id', 'camera', 'header.frame_id of the published images.', read_only=True),
-    Param('loop', True, 'Start videos, folders and bags again at their end.', read_only=True),
-    Param('bag_topic', '', "Image topic to read from a bag ('' = its first image topic).",
-          read_only=True),
-    Param('camera_info_file', '', "A ROS camera calibration YAML (as camera_calibration "
-          "writes it): publishes sensor_msgs/CameraInfo on 'camera_info', scaled to the "
-          "published size. '' = no camera_info.", read_only=True),
-    Param('shutdown_at_end', False, 'Exit once a non-looping source has ended.', read_only=True),
-)
-
 
 def load_camera_info(path: str) -> CameraInfo:
     """The CameraInfo in a ROS camera calibration YAML; ConfigError naming the parameter."""

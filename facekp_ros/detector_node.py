@@ -67,6 +67,7 @@ class DetectorNode(StageNode):
         failed = Detections([], self.params['detector'], ok=False, error=str(error))
         self.publisher.publish(face_array_msg(msg.header, (msg.height, msg.width), failed, []))
 
+
 def main(args=None):
     return run_node(DetectorNode, args)
 

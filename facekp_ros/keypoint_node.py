@@ -62,6 +62,7 @@ class KeypointNode(StageNode):
     def _on_error(self, pair, error: Exception) -> None:
         self.log_error(f'frame skipped: {error}')
 
+
 def main(args=None):
     return run_node(KeypointNode, args)
 

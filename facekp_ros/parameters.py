@@ -5,7 +5,27 @@ these tables and turn the values into core configurations with the builders belo
 """
 from facekp_ros.core.anonymize import MARGIN_SCALE_RANGE, STRENGTH_RANGE, AnonymizeConfig
 from facekp_ros.core.pipeline import PipelineConfig
+from facekp_ros.core.sources import SOURCE_KINDS
 from facekp_ros.node_common import Param
+
+CAMERA = (
+    Param('source', 'sample', f"What to publish: {SOURCE_KINDS} (the built-in 640x480 "
+          'frame with four faces).', read_only=True),
+    Param('rate_hz', 30.0, 'Frames published per second (a camera delivers at most its own '
+          'rate).', 0.1, 240.0, read_only=True),
+    Param('width', 0, 'Resize to this width (0 = native; with height 0 the aspect ratio is '
+          'kept).', 0, 8192, read_only=True),
+    Param('height', 0, 'Resize to this height (0 = native; with width 0 the aspect ratio is '
+          'kept).', 0, 8192, read_only=True),
+    Param('frame_id', 'camera', 'header.frame_id of the published images.', read_only=True),
+    Param('loop', True, 'Start videos, folders and bags again at their end.', read_only=True),
+    Param('bag_topic', '', "Image topic to read from a bag ('' = its first image topic).",
+          read_only=True),
+    Param('camera_info_file', '', "A ROS camera calibration YAML (as camera_calibration "
+          "writes it): publishes sensor_msgs/CameraInfo on 'camera_info', scaled to the "
+          "published size. '' = no camera_info.", read_only=True),
+    Param('shutdown_at_end', False, 'Exit once a non-looping source has ended.', read_only=True),
+)
 
 DETECTOR = (
     Param('detector', 'retinaface', 'Face detector: the RetinaFace DNN (default, most '

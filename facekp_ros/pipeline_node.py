@@ -4,6 +4,7 @@ With `source` set it reads the camera itself (device, video, folder, bag or the 
 sample); with `source` empty it subscribes to 'image'. Publishes 'face_keypoints',
 'image_anonymized' and (optionally) 'image_annotated'.
 """
+import dataclasses
 import sys
 import time
 
@@ -12,7 +13,7 @@ from std_msgs.msg import Header
 
 from facekp_ros.conversions import face_array_msg
 from facekp_ros.core.pipeline import FacePipeline
-from facekp_ros.core.sources import open_source
+from facekp_ros.core.sources import SOURCE_KINDS, open_source
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
 from facekp_ros.image_bridge import ImageBridge
@@ -29,21 +30,22 @@ from facekp_ros.node_common import (
     frame_age_ms,
     run_node,
 )
-from facekp_ros.parameters import ANONYMIZER, DETECTOR, KEYPOINTS, VISUALIZER, pipeline_config
+from facekp_ros.parameters import (
+    ANONYMIZER,
+    CAMERA,
+    DETECTOR,
+    KEYPOINTS,
+    VISUALIZER,
+    pipeline_config,
+)
 
+_CAMERA = {param.name: param for param in CAMERA}
 PIPELINE = (
-    Param('source', '', "Camera source read in-process: a device index or /dev/videoN, a "
-          "video file, an image folder, a ROS 2 bag or 'sample'. '' subscribes to 'image'.",
-          read_only=True),
-    Param('rate_hz', 30.0, 'Frame rate at which `source` is read.', 0.1, 240.0,
-          read_only=True),
-    Param('width', 0, 'Resize frames from `source` to this width (0 = native).', 0, 8192,
-          read_only=True),
-    Param('height', 0, 'Resize frames from `source` to this height (0 = native).', 0, 8192,
-          read_only=True),
-    Param('frame_id', 'camera', 'frame_id of frames read from `source`.', read_only=True),
-    Param('loop', True, 'Start `source` again at its end (videos, folders, bags).',
-          read_only=True),
+    dataclasses.replace(
+        _CAMERA['source'], default='',
+        description="Camera source read in-process (no raw image on the wire): "
+                    f"{SOURCE_KINDS}. '' subscribes to 'image' instead."),
+    *(_CAMERA[name] for name in ('rate_hz', 'width', 'height', 'frame_id', 'loop')),
     Param('keypoints', True, 'Estimate keypoints (off: boxes and landmarks only).',
           read_only=True),
     Param('publish_annotated', True, "Publish 'image_annotated'.", read_only=True),

@@ -57,6 +57,7 @@ class VisualizerNode(StageNode):
     def _on_error(self, pair, error: Exception) -> None:
         self.log_error(f'frame skipped: {error}')
 
+
 def main(args=None):
     return run_node(VisualizerNode, args)
 
