@@ -1,17 +1,38 @@
-"""Images out of ROS 2 bags (sqlite3 or mcap) with rosbags: no ROS install needed."""
+"""Images in ROS 2 bags (sqlite3 or mcap) with rosbags: no ROS install needed.
+
+The one bag reader (open_reader, image_connections, decode_message) and the one image
+encoder (encode_message) of the package: the camera source, `facekp bag` and the tests use
+them, and images go through core.image_codec like every other image.
+"""
+import dataclasses
 import pathlib
 
 from rosbags.highlevel import AnyReader
 
-from facekp_ros.image_bridge import check_image, decode_compressed, image_to_bgr8, read_pixels
+from facekp_ros.core.image_codec import CameraImage, decode, encode_compressed, encode_raw
 
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED = 'sensor_msgs/msg/CompressedImage'
+IMAGE_TYPES = (IMAGE, COMPRESSED)
+
+
+def open_reader(path) -> AnyReader:
+    """An open AnyReader on the bag at path; ValueError saying what is wrong."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f'bag {path} does not exist')
+    try:
+        reader = AnyReader([path])
+        reader.open()
+    except Exception as error:  # noqa: BLE001 - rosbags raises many types for a bad bag
+        raise ValueError(f'cannot read bag {path}: {error} (is it a complete rosbag2 '
+                         'folder or .mcap/.db3 file?)') from error
+    return reader
 
 
 def image_connections(reader, topic: str = '') -> list:
     """The bag's connections of one image topic: topic, or the first image topic found."""
-    images = [c for c in reader.connections if c.msgtype in (IMAGE, COMPRESSED)]
+    images = [c for c in reader.connections if c.msgtype in IMAGE_TYPES]
     if topic:
         images = [c for c in images if c.topic == topic]
     if not images:
@@ -21,25 +42,31 @@ def image_connections(reader, topic: str = '') -> list:
     return [c for c in images if c.topic == images[0].topic]
 
 
-def message_to_bgr8(msg, msgtype: str):
-    """A deserialized rosbags Image / CompressedImage as uint8 BGR (ValueError when bad)."""
+class UndeserializableMessageError(ValueError):
+    """A message whose bytes are not a valid message of its type (truncated, corrupt)."""
+
+
+def deserialize(reader, connection, raw: bytes):
+    try:
+        return reader.deserialize(raw, connection.msgtype)
+    except Exception as error:  # noqa: BLE001 - rosbags raises several types for bad CDR
+        raise UndeserializableMessageError(f'{type(error).__name__}: {error}') from error
+
+
+def decode_message(reader, connection, raw: bytes) -> tuple:
+    """(message, CameraImage) of one image message; UndeserializableMessageError for bad bytes,
+    ImageCodecError (a ValueError) for an image that cannot be decoded."""
+    msg = deserialize(reader, connection, raw)
+    return msg, decode(msg)
+
+
+def encode_message(msg, image: CameraImage, typestore, msgtype: str) -> bytes:
+    """msg (same header and other fields) carrying image, serialized: raw images in the
+    image's encoding, compressed ones in msg's own format."""
     if msgtype == COMPRESSED:
-        return image_to_bgr8(*decode_compressed(msg))
-    encoding = check_image(msg)
-    return image_to_bgr8(read_pixels(msg, encoding), encoding)
-
-
-def bag_frames(path: pathlib.Path, topic: str = ''):
-    """Yields every frame of one image topic of the bag at path, in time order."""
-    try:
-        reader = AnyReader([pathlib.Path(path)])
-        reader.open()
-    except Exception as error:  # noqa: BLE001 - rosbags raises many types for a bad bag
-        raise ValueError(f'cannot read bag {path}: {error}') from error
-    try:
-        connections = image_connections(reader, topic)
-        for connection, _, raw in reader.messages(connections=connections):
-            yield message_to_bgr8(reader.deserialize(raw, connection.msgtype),
-                                  connection.msgtype)
-    finally:
-        reader.close()
+        replaced = dataclasses.replace(msg, data=encode_compressed(image.pixels, msg.format))
+    else:
+        fields = encode_raw(image.pixels, image.encoding.name)
+        replaced = dataclasses.replace(msg, **{f.name: getattr(fields, f.name)
+                                               for f in dataclasses.fields(fields)})
+    return typestore.serialize_cdr(replaced, msgtype)

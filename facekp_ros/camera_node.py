@@ -12,7 +12,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from facekp_ros.core.sources import open_source
-from facekp_ros.image_bridge import ImageBridge
+from facekp_ros.image_bridge import cv2_to_imgmsg
 from facekp_ros.node_common import ConfigError, ErrorLog, declare_parameters, run_node
 from facekp_ros.parameters import CAMERA
 
@@ -22,6 +22,7 @@ from facekp_ros.parameters import CAMERA
 CAMERA_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
+
 
 def load_camera_info(path: str) -> CameraInfo:
     """The CameraInfo in a ROS camera calibration YAML; ConfigError naming the parameter."""
@@ -78,7 +79,6 @@ class CameraNode(Node):
                                       p['bag_topic'], on_skip=ErrorLog(self.get_logger()))
         except (OSError, ValueError) as error:
             raise ConfigError(f"parameter 'source': {error}") from error
-        self.bridge = ImageBridge()
         self.image_out = self.create_publisher(Image, 'image_raw', CAMERA_QOS)
         self.info_out = (self.create_publisher(CameraInfo, 'camera_info', CAMERA_QOS)
                          if self.camera_info is not None else None)
@@ -93,7 +93,7 @@ class CameraNode(Node):
             self._end_of_source()
             return
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params['frame_id'])
-        self.image_out.publish(self.bridge.cv2_to_imgmsg(frame, 'bgr8', header))
+        self.image_out.publish(cv2_to_imgmsg(frame, 'bgr8', header))
         if self.info_out is not None:
             self.info_out.publish(self._camera_info_for(frame.shape, header))
         self.frames_published += 1

@@ -51,13 +51,14 @@ def face_from_msg(msg: FaceMsg) -> Face:
                 keypoint_scores=scores)
 
 
-def face_array_msg(header, image_shape, detections: Detections, faces,
+def face_array_msg(header, image_shape, detections: Detections,
                    keypoint_names=(), keypoint_model: str = '') -> FaceArray:
     """The FaceArray for one image; header is the source image's, copied unchanged."""
     return FaceArray(
         header=header, image_height=int(image_shape[0]), image_width=int(image_shape[1]),
         detector=detections.detector, detection_ok=bool(detections.ok),
-        faces=[face_to_msg(f, keypoint_names, keypoint_model) for f in faces])
+        faces=[face_to_msg(f, keypoint_names, keypoint_model) for f in detections.faces],
+        mask_only=[face_to_msg(f) for f in detections.mask_only])
 
 
 def box_problem(face: FaceMsg) -> str:
@@ -73,9 +74,11 @@ def box_problem(face: FaceMsg) -> str:
 def detections_from_msg(msg: FaceArray) -> Detections:
     """The faces of msg; a message with an unusable box counts as a failed detection, so
     whoever anonymizes with it masks the whole frame instead of guessing."""
-    for index, face in enumerate(msg.faces):
-        problem = box_problem(face)
-        if problem:
-            return Detections([], msg.detector, ok=False, error=f'face {index}: {problem}')
+    for kind, faces in (('face', msg.faces), ('mask_only face', msg.mask_only)):
+        for index, face in enumerate(faces):
+            problem = box_problem(face)
+            if problem:
+                return Detections([], msg.detector, ok=False,
+                                  error=f'{kind} {index}: {problem}')
     return Detections(faces=[face_from_msg(f) for f in msg.faces], detector=msg.detector,
-                      ok=msg.detection_ok)
+                      ok=msg.detection_ok, mask_only=[face_from_msg(f) for f in msg.mask_only])

@@ -16,7 +16,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
-from facekp_ros.image_bridge import ImageBridge
+from facekp_ros.image_bridge import to_bgr8
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import OUTPUT_QOS
 from facekp_ros.pipeline_node import PipelineNode
@@ -27,7 +27,6 @@ class Listener(Node):
 
     def __init__(self):
         super().__init__('facekp_demo_listener')
-        self.bridge = ImageBridge()
         self.face_arrays = []
         self.images = {}
         self.create_subscription(FaceArray, 'face_keypoints', self.face_arrays.append,
@@ -37,7 +36,7 @@ class Listener(Node):
 
     def _store(self, topic):
         def callback(msg):
-            self.images[topic] = self.bridge.imgmsg_to_cv2(msg, 'bgr8')
+            self.images[topic] = to_bgr8(msg)
         return callback
 
 

@@ -1,16 +1,14 @@
-"""detector_node: image -> face boxes, 5 landmarks and track ids on 'faces'."""
+"""detector_node: image -> 'faces' (boxes, 5 landmarks, track ids; mask-only faces too)."""
 import sys
 
 from sensor_msgs.msg import Image
 
 from facekp_ros.conversions import face_array_msg
-from facekp_ros.core.detection import create_detector
-from facekp_ros.core.pipeline import detect_within
-from facekp_ros.core.tracking import IouTracker
+from facekp_ros.core.image_codec import decode
+from facekp_ros.core.stages import DetectStage
 from facekp_ros.core.types import Detections
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
-from facekp_ros.image_bridge import ImageBridge
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import (
     OUTPUT_QOS,
@@ -23,41 +21,42 @@ from facekp_ros.node_common import (
     frame_age_ms,
     run_node,
 )
-from facekp_ros.parameters import DETECTOR, detector_kwargs
+from facekp_ros.parameters import DETECTOR, detection_config
 
 
 class DetectorNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('face_detector', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, DETECTOR)
+        self.params = declare_parameters(self, DETECTOR, detection_config, self._apply)
         check_providers(self.params, 'providers')
-        self.detector = self._create_detector()
-        self.tracker = IouTracker(hold_frames=self.params['hold_frames'])
-        self.bridge = ImageBridge()
+        try:
+            self.stage = DetectStage(*self._stage_settings(detection_config(self.params)))
+        except (OSError, ValueError, RuntimeError) as error:
+            raise ConfigError(f"parameter 'detector' ({self.params['detector']}): "
+                              f'{error}') from error
         self.publisher = self.create_publisher(FaceArray, 'faces', OUTPUT_QOS)
         self.worker = FrameWorker('detect', self._process, self._on_error)
         self.create_subscription(Image, 'image', self.worker.submit, SENSOR_QOS)
         self.diagnostics = DiagnosticsPublisher(self, {'detect': self.worker.stats})
 
-    def _create_detector(self):
-        name = self.params['detector']
-        try:
-            return create_detector(name, providers=self.params['providers'],
-                                   **detector_kwargs(self.params))
-        except (OSError, ValueError, RuntimeError) as error:
-            raise ConfigError(f"parameter 'detector' ({name}): {error}") from error
+    def _stage_settings(self, config) -> tuple:
+        return config, self.params['hold_frames'], self.params['detection_timeout_ms']
+
+    def _apply(self, config) -> None:
+        if hasattr(self, 'stage'):
+            self.stage.reconfigure(*self._stage_settings(config))
+
+    def in_effect(self) -> tuple:
+        return self.stage.in_effect()
 
     def _process(self, msg: Image) -> float:
-        bgr = self.bridge.to_bgr8(msg)
-        detections = detect_within(self.detector, bgr,
-                                   self.get_parameter('denoise_strength').value,
-                                   self.get_parameter('detection_timeout_ms').value)
+        image = decode(msg)
+        detections = self.stage.run(image.bgr8)
         if not detections.ok:
             self.get_logger().error(f'detection failed: {detections.error}',
                                     throttle_duration_sec=5.0)
-        faces = self.tracker.update(detections.faces) if detections.ok else []
-        self.publisher.publish(face_array_msg(msg.header, bgr.shape, detections, faces))
+        self.publisher.publish(face_array_msg(msg.header, image.pixels.shape, detections))
         return frame_age_ms(self, msg.header)
 
     def _on_error(self, msg: Image, error: Exception) -> None:
@@ -65,7 +64,7 @@ class DetectorNode(StageNode):
         # anonymizer to mask the frame rather than wait for faces that never come.
         self.log_error(f'image rejected: {error}')
         failed = Detections([], self.params['detector'], ok=False, error=str(error))
-        self.publisher.publish(face_array_msg(msg.header, (msg.height, msg.width), failed, []))
+        self.publisher.publish(face_array_msg(msg.header, (msg.height, msg.width), failed))
 
 
 def main(args=None):

@@ -3,17 +3,15 @@ import sys
 import time
 
 from facekp_ros.conversions import detections_from_msg, face_array_msg
-from facekp_ros.core.keypoints import KeypointEstimator
-from facekp_ros.core.smoothing import KeypointSmoother
+from facekp_ros.core.image_codec import decode
+from facekp_ros.core.stages import KeypointStage
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
-from facekp_ros.image_bridge import ImageBridge
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import (
     OUTPUT_QOS,
     ConfigError,
     ErrorLog,
-    Param,
     StageNode,
     check_providers,
     declare_parameters,
@@ -21,42 +19,43 @@ from facekp_ros.node_common import (
     run_node,
 )
 from facekp_ros.paired_input import PairedInput
-from facekp_ros.parameters import KEYPOINTS
-
-MAX_WAIT = Param('max_wait_s', 0.5, 'How long an image waits for its faces before it is '
-                 'skipped.', 0.01, 10.0)
+from facekp_ros.parameters import KEYPOINTS, MAX_WAIT, keypoint_config
 
 
 class KeypointNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('keypoint_estimator', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, KEYPOINTS + (MAX_WAIT,))
+        self.params = declare_parameters(self, KEYPOINTS + (MAX_WAIT,), keypoint_config,
+                                         self._apply)
         check_providers(self.params, 'keypoint_providers')
         try:
-            self.estimator = KeypointEstimator(self.params['keypoint_model'] or None,
-                                               self.params['keypoint_providers'])
+            self.stage = KeypointStage(keypoint_config(self.params))
         except (OSError, ValueError) as error:
             raise ConfigError(f"parameter 'keypoint_model': {error}") from error
-        self.smoother = KeypointSmoother()
-        self.bridge = ImageBridge()
         self.publisher = self.create_publisher(FaceArray, 'face_keypoints', OUTPUT_QOS)
         self.worker = FrameWorker('keypoints', self._process, self._on_error)
         self.input = PairedInput(self, 'faces', self.worker, self.params['max_wait_s'],
-                                 lambda image: self.worker.stats.count_dropped())
+                                 lambda image, reason: self.worker.stats.count_dropped())
         self.diagnostics = DiagnosticsPublisher(self, {'keypoints': self.worker.stats})
+
+    def _apply(self, config) -> None:
+        if hasattr(self, 'input'):
+            self.stage.reconfigure(config)
+            self.input.set_max_wait(self.params['max_wait_s'])
+
+    def in_effect(self) -> tuple:
+        return self.stage.config, self.input.sync.max_wait_s
 
     def _process(self, pair) -> float:
         image, faces_msg = pair
         detections = detections_from_msg(faces_msg)
-        faces = detections.faces
-        if detections.ok and faces:
-            faces = self.estimator.estimate(self.bridge.to_bgr8(image), faces)
-            if self.get_parameter('smoothing').value:
-                faces = self.smoother.apply(faces, time.monotonic())
+        if detections.ok and detections.faces:
+            detections.faces = self.stage.run(decode(image).bgr8, detections.faces,
+                                              time.monotonic())
         self.publisher.publish(face_array_msg(
-            faces_msg.header, (image.height, image.width), detections, faces,
-            self.estimator.keypoint_names, self.estimator.model_name))
+            faces_msg.header, (image.height, image.width), detections,
+            self.stage.keypoint_names, self.stage.model_name))
         return frame_age_ms(self, faces_msg.header)
 
     def _on_error(self, pair, error: Exception) -> None:

@@ -1,15 +1,9 @@
 """What every facekp_ros node shares: parameter declaration, QoS profiles and main()."""
+import signal
 import time
-from dataclasses import dataclass
-from typing import Any
 
 import rclpy
-from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    SetParametersResult,
-)
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import (
@@ -18,6 +12,7 @@ from rclpy.qos import (
     QoSProfile,
     ReliabilityPolicy,
 )
+from rclpy.signals import SignalHandlerOptions
 
 # Camera-facing inputs: best effort, newest frame only, so latency never piles up.
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
@@ -33,44 +28,13 @@ class ConfigError(ValueError):
     """A parameter or file the node cannot start with; the text names it and the fix."""
 
 
-@dataclass(frozen=True)
-class Param:
-    """One ROS parameter: its default, what it means and which values are allowed."""
+def declare_parameters(node, params, build=None, apply=None) -> dict:
+    """Declares params on node and returns {name: value}; ConfigError names a bad one.
 
-    name: str
-    default: Any
-    description: str
-    low: float | None = None
-    high: float | None = None
-    choices: tuple = ()
-    read_only: bool = False
-
-    def descriptor(self) -> ParameterDescriptor:
-        descriptor = ParameterDescriptor(description=self.description, read_only=self.read_only)
-        if self.low is not None and isinstance(self.default, bool):
-            raise TypeError(f'{self.name}: a bool parameter has no range')
-        if self.low is not None and isinstance(self.default, int):
-            descriptor.integer_range = [IntegerRange(
-                from_value=int(self.low), to_value=int(self.high), step=0)]
-        elif self.low is not None:
-            descriptor.floating_point_range = [FloatingPointRange(
-                from_value=float(self.low), to_value=float(self.high), step=0.0)]
-        if self.choices:
-            descriptor.additional_constraints = 'one of: ' + ', '.join(map(str, self.choices))
-        return descriptor
-
-    def check(self, value) -> str:
-        """'' when value is allowed, else why not. rclpy itself enforces the ranges."""
-        if self.choices and value not in self.choices:
-            return (f"parameter '{self.name}' is {value!r}; allowed values: "
-                    + ', '.join(map(repr, self.choices)))
-        return ''
-
-
-def declare_parameters(node, params) -> dict:
-    """Declares params on node, validates choices now and on every later change.
-
-    Returns {name: value}. Raises ConfigError naming the parameter when a value is invalid.
+    build(values) turns a complete set of values into what the node uses (a stage's
+    configuration) and raises ValueError for a combination that is not allowed: at start-up
+    that stops the node, at run time `ros2 param set` is refused with the reason. After a
+    change is accepted, apply(build(values)) puts it into effect.
     """
     by_name = {p.name: p for p in params}
     values = {}
@@ -80,26 +44,62 @@ def declare_parameters(node, params) -> dict:
                                            param.descriptor()).value
         except Exception as error:  # noqa: BLE001 - rclpy raises several unrelated types
             raise ConfigError(f"parameter '{param.name}': {error}") from error
-        problem = param.check(value)
+        problem = param.check(param.value_of(value))
         if problem:
             raise ConfigError(problem)
-        values[param.name] = value
+        values[param.name] = param.value_of(value)
+    if build is not None:
+        try:
+            build(values)
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+
+    def changed(changes) -> dict:
+        return {**values, **{c.name: by_name[c.name].value_of(c.value) for c in changes
+                             if c.name in by_name}}
 
     def on_set(changes):
         for change in changes:
             param = by_name.get(change.name)
-            problem = param.check(change.value) if param else ''
+            problem = param.check(param.value_of(change.value)) if param else ''
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
+        if build is not None:
+            try:
+                build(changed(changes))
+            except ValueError as error:
+                return SetParametersResult(successful=False, reason=str(error))
         return SetParametersResult(successful=True)
 
+    def post_set(changes):
+        values.update(changed(changes))
+        if apply is not None:
+            apply(build(values) if build is not None else values)
+
     node.add_on_set_parameters_callback(on_set)
+    node.add_post_set_parameters_callback(post_set)
     return values
 
 
+class _StopRequestError(Exception):
+    """SIGTERM: leave spin() the way Ctrl-C does."""
+
+
+def _raise_stop(signum, frame):
+    raise _StopRequestError()
+
+
 def run_node(node_factory, args=None) -> int:
-    """main() of every node, in the Jazzy style; a ConfigError ends it with exit code 2."""
-    rclpy.init(args=args)
+    """main() of every node, in the Jazzy style; 0 after SIGINT or SIGTERM, 2 when the node
+    cannot start (a ConfigError, one line).
+
+    rclpy's own signal handler would shut the context down at once, while worker threads
+    may still publish ("publisher's context is invalid"); here a signal only ends spin(), the
+    node stops its workers and is destroyed, and then rclpy shuts down. Further signals
+    (launch repeats SIGINT) are ignored during that clean-up.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
     node = None
     try:
         node = node_factory()
@@ -107,12 +107,16 @@ def run_node(node_factory, args=None) -> int:
     except ConfigError as error:
         rclpy.logging.get_logger('facekp_ros').fatal(f'cannot start: {error}')
         return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (KeyboardInterrupt, _StopRequestError, ExternalShutdownException):
         pass
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
@@ -149,7 +153,8 @@ class ErrorLog:
 
 
 class StageNode(Node):
-    """A node whose work runs on a FrameWorker in self.worker: stopped on destroy."""
+    """A node whose work runs on a FrameWorker in self.worker: stopped on destroy, before
+    its publishers go, so nothing is published after shutdown."""
 
     def destroy_node(self):
         worker = getattr(self, 'worker', None)  # absent when the constructor failed

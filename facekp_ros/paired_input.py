@@ -9,36 +9,49 @@ from facekp_ros.core.sync import StampSync
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import OUTPUT_QOS, SENSOR_QOS
 
+EXPIRY_PERIOD_S = 0.05  # how often waiting images are checked against max_wait_s
+
 
 class PairedInput:
     """Subscribes 'image' and faces_topic; worker.submit((image, faces)) per matched stamp.
 
-    An image whose faces do not arrive within max_wait_s goes to on_expired(image) instead:
-    the anonymizer masks it, other nodes drop it.
+    Images that will never be paired go to on_expired(image, reason): 'superseded' when the
+    faces of a newer image arrived first (the detector skipped this one: drop it, never
+    publish it late), 'timeout' when no faces came within max_wait_s (the anonymizer masks
+    it), 'evicted' or 'duplicate' (see core.sync.StampSync).
     """
 
     def __init__(self, node, faces_topic: str, worker, max_wait_s: float, on_expired):
-        self._sync = StampSync(max_wait_s)
+        self.sync = StampSync(max_wait_s, supersede=True)
         self._lock = threading.Lock()  # callbacks may run on several executor threads
         self._worker, self._on_expired = worker, on_expired
         node.create_subscription(Image, 'image', self._on_image, SENSOR_QOS)
         node.create_subscription(FaceArray, faces_topic, self._on_faces, OUTPUT_QOS)
-        node.create_timer(min(max_wait_s / 2, 0.1), self._expire)
+        node.create_timer(EXPIRY_PERIOD_S, self._expire)
 
-    def _on_image(self, msg: Image) -> None:
+    def set_max_wait(self, max_wait_s: float) -> None:
         with self._lock:
-            pair = self._sync.add_image(stamp_key(msg.header), msg, time.monotonic())
-        if pair:
-            self._worker.submit(pair)
+            self.sync.max_wait_s = max_wait_s
+
+    def _on_image(self, msg) -> None:
+        with self._lock:
+            pair = self.sync.add_image(stamp_key(msg.header), msg, time.monotonic())
+            expired = self.sync.expired(time.monotonic())
+        self._hand_out(pair, expired)
 
     def _on_faces(self, msg: FaceArray) -> None:
         with self._lock:
-            pair = self._sync.add_faces(stamp_key(msg.header), msg, time.monotonic())
-        if pair:
-            self._worker.submit(pair)
+            pair = self.sync.add_faces(stamp_key(msg.header), msg, time.monotonic())
+            expired = self.sync.expired(time.monotonic())
+        self._hand_out(pair, expired)
 
     def _expire(self) -> None:
         with self._lock:
-            expired = self._sync.expired(time.monotonic())
-        for image in expired:
-            self._on_expired(image)
+            expired = self.sync.expired(time.monotonic())
+        self._hand_out(None, expired)
+
+    def _hand_out(self, pair, expired) -> None:
+        for image, reason in expired:  # all older than the pair
+            self._on_expired(image, reason)
+        if pair:
+            self._worker.submit(pair)

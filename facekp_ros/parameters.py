@@ -1,16 +1,78 @@
-"""Every node parameter in one place: name, default, description, allowed values.
+"""Every node parameter in one place: name, default, description, allowed values; and the
+builders that turn parameter values into the core stages' configurations.
 
-config/pipeline.yaml lists the same defaults (a test keeps them equal); the nodes declare
-these tables and turn the values into core configurations with the builders below.
+Ranges and choices come from the core, which checks the same bounds itself.
+config/pipeline.yaml lists the same defaults (a test keeps them equal). Importing this
+module needs no ROS: the `facekp` command line takes its defaults and help from it too.
 """
-from facekp_ros.core.anonymize import MARGIN_SCALE_RANGE, STRENGTH_RANGE, AnonymizeConfig
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from facekp_ros.core import detection as det
+from facekp_ros.core.anonymize import (
+    MARGIN_SCALE_RANGE,
+    METHODS,
+    SHAPES,
+    STRENGTH_RANGE,
+    AnonymizeConfig,
+)
 from facekp_ros.core.pipeline import PipelineConfig
+from facekp_ros.core.scan import ScanPlan
 from facekp_ros.core.sources import SOURCE_KINDS
-from facekp_ros.node_common import Param
+from facekp_ros.core.stages import HOLD_FRAMES_RANGE, AnnotateConfig, KeypointConfig
+from facekp_ros.core.sync import MAX_WAIT_RANGE
+
+
+@dataclass(frozen=True)
+class Param:
+    """One ROS parameter: its default, what it means and which values are allowed.
+
+    any_type: also accept other types and read the value as a string (a camera index given
+    as `source:=0` arrives as an integer)."""
+
+    name: str
+    default: Any
+    description: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    read_only: bool = False
+    any_type: bool = False
+
+    def descriptor(self):
+        """Its rcl_interfaces ParameterDescriptor (imported here: the table needs no ROS)."""
+        from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+        descriptor = ParameterDescriptor(description=self.description, read_only=self.read_only,
+                                         dynamic_typing=self.any_type)
+        if self.low is not None and isinstance(self.default, bool):
+            raise TypeError(f'{self.name}: a bool parameter has no range')
+        if self.low is not None and isinstance(self.default, int):
+            descriptor.integer_range = [IntegerRange(
+                from_value=int(self.low), to_value=int(self.high), step=0)]
+        elif self.low is not None:
+            descriptor.floating_point_range = [FloatingPointRange(
+                from_value=float(self.low), to_value=float(self.high), step=0.0)]
+        if self.choices:
+            descriptor.additional_constraints = 'one of: ' + ', '.join(map(str, self.choices))
+        return descriptor
+
+    def value_of(self, value):
+        return str(value) if self.any_type and value is not None else value
+
+    def check(self, value) -> str:
+        """'' when value is allowed, else why not. rclpy itself enforces the ranges."""
+        if self.choices and value not in self.choices:
+            return (f"parameter '{self.name}' is {value!r}; allowed values: "
+                    + ', '.join(map(repr, self.choices)))
+        return ''
+
+
 
 CAMERA = (
     Param('source', 'sample', f"What to publish: {SOURCE_KINDS} (the built-in 640x480 "
-          'frame with four faces).', read_only=True),
+          'frame with four faces).', read_only=True, any_type=True),
     Param('rate_hz', 30.0, 'Frames published per second (a camera delivers at most its own '
           'rate).', 0.1, 240.0, read_only=True),
     Param('width', 0, 'Resize to this width (0 = native; with height 0 the aspect ratio is '
@@ -30,24 +92,35 @@ CAMERA = (
 DETECTOR = (
     Param('detector', 'retinaface', 'Face detector: the RetinaFace DNN (default, most '
           'accurate) or the classic OpenCV Haar cascades (with eye detection).',
-          choices=('retinaface', 'haar'), read_only=True),
+          choices=det.DETECTORS, read_only=True),
     Param('providers', 'auto', "onnxruntime execution providers: 'auto' (TensorRT, CUDA "
           "when onnxruntime-gpu sees a GPU, else CPU) or a comma-separated list such as "
           "'CPUExecutionProvider'.", read_only=True),
-    Param('score_threshold', 0.6, 'Minimum detection score of a face.', 0.05, 1.0,
-          read_only=True),
-    Param('nms_threshold', 0.4, 'IoU above which overlapping boxes are merged.', 0.05, 1.0,
-          read_only=True),
-    Param('min_face_size', 16, 'Smallest face side in pixels that is reported.', 1, 4096,
-          read_only=True),
-    Param('input_scale', 1.0, 'Scale applied to the image before RetinaFace: 0.5 is about '
-          '3x faster and still finds faces above ~40 px.', 0.1, 2.0, read_only=True),
+    Param('score_threshold', 0.6, 'Minimum detection score of a face reported on '
+          'faces / face_keypoints.', *det.SCORE_RANGE),
+    Param('mask_threshold', 0.3, 'Minimum detection score of a face hidden on '
+          'image_anonymized (at most score_threshold): low, so that every plausible face is '
+          'hidden, also those not confident enough to report.', *det.SCORE_RANGE),
+    Param('nms_threshold', 0.4, 'IoU above which overlapping boxes are merged.',
+          *det.SCORE_RANGE),
+    Param('min_face_size', 16, 'Smallest face side in pixels that is reported.',
+          *det.MIN_FACE_RANGE),
+    Param('min_mask_size', 8, 'Smallest face side in pixels that is hidden.',
+          *det.MIN_FACE_RANGE),
+    Param('input_scale', 1.0, 'Scale of the image for the main detection pass: 0.5 is '
+          'about 3x faster and still finds faces above ~40 px.', *det.INPUT_SCALE_RANGE),
+    Param('working_size', 1280, 'Longest image side the main detection pass works at: '
+          'bigger images are scaled down for it.', *det.WORKING_SIZE_RANGE),
+    Param('small_face_zoom', 0.0, 'A second, tiled detection pass that sees the image this '
+          'many times larger than the main pass, for faces too small for it (0 or 1 = off). '
+          '2 finds the 24-64 px faces the main pass misses in 640x480 frames, for about 4x '
+          'the detection time.', *det.SMALL_FACE_ZOOM_RANGE),
     Param('denoise_strength', 0.0, 'fastNlMeans de-noising before detection (its h); 0 is '
-          'off. Expensive: tens of ms per 640x480 frame.', 0.0, 50.0),
+          'off. Expensive: hundreds of ms per 640x480 frame.', *det.DENOISE_RANGE),
     Param('hold_frames', 5, 'Frames a face lost by the detector is still reported (and '
-          'masked by the anonymizer).', 0, 300, read_only=True),
+          'hidden).', *HOLD_FRAMES_RANGE),
     Param('detection_timeout_ms', 500.0, 'A frame whose detection takes longer is treated '
-          'as failed: fully masked on /image_anonymized.', 1.0, 60000.0),
+          'as failed: fully masked on image_anonymized (live streams only).', 1.0, 60000.0),
 )
 
 KEYPOINTS = (
@@ -60,17 +133,19 @@ KEYPOINTS = (
 )
 
 ANONYMIZER = (
-    Param('method', 'blur', 'How a face is hidden.', choices=('blur', 'pixelate', 'fill')),
+    Param('method', 'blur', 'How a face is hidden.', choices=METHODS),
     Param('shape', 'box', 'Region hidden around each face: the enlarged box (safest) or an '
           'ellipse around it (looks softer; always contains the whole face box).',
-          choices=('box', 'ellipse')),
+          choices=SHAPES),
     Param('margin_scale', 1.3, 'Hidden region size relative to the face box (covers hair, '
           'ears and chin).', *MARGIN_SCALE_RANGE),
     Param('strength', 1.0, 'How coarse the hiding is: 1 (4 blur or 3 pixel cells across the '
           'region; the finest that defeats detectors) to 4.', *STRENGTH_RANGE),
-    Param('max_wait_s', 0.5, 'How long an image waits for its faces; then it is published '
-          'fully masked (fail closed).', 0.01, 10.0),
 )
+
+MAX_WAIT = Param('max_wait_s', 0.5, 'How long an image waits for the faces found in it. '
+                 'Then: fully masked on image_anonymized (fail closed); skipped elsewhere.',
+                 *MAX_WAIT_RANGE)
 
 VISUALIZER = (
     Param('draw_keypoints', True, 'Draw the keypoints and their contours.'),
@@ -80,26 +155,63 @@ VISUALIZER = (
 )
 
 
+FACES_TOPIC = Param('faces_topic', 'face_keypoints', "FaceArray topic to draw: "
+                    "'face_keypoints', or 'faces' when no keypoint node runs.", read_only=True)
+
+
+_CAMERA = {param.name: param for param in CAMERA}
+PIPELINE = (
+    dataclasses.replace(
+        _CAMERA['source'], default='',
+        description="Camera source read in-process (no raw image on the wire): "
+                    f"{SOURCE_KINDS}. '' subscribes to 'image' instead."),
+    *(_CAMERA[name] for name in ('rate_hz', 'width', 'height', 'frame_id', 'loop',
+                                 'bag_topic')),
+    Param('keypoints', True, 'Estimate keypoints (off: boxes and landmarks only).',
+          read_only=True),
+    Param('publish_annotated', True, "Publish 'image_annotated'.", read_only=True),
+    Param('max_frames', 0, 'Stop after this many frames from `source` (0 = never).',
+          0, 1_000_000_000, read_only=True),
+)
+
+
+def defaults(params) -> dict:
+    return {p.name: p.default for p in params}
+
+
 def anonymize_config(values: dict) -> AnonymizeConfig:
     return AnonymizeConfig(method=values['method'], shape=values['shape'],
                            margin_scale=values['margin_scale'], strength=values['strength'])
 
 
-def detector_kwargs(values: dict) -> dict:
-    """Keyword arguments of core.detection.create_detector for the chosen detector."""
-    keys = {'retinaface': ('score_threshold', 'nms_threshold', 'min_face_size', 'input_scale'),
-            'haar': ('min_face_size',)}[values['detector']]
-    return {key: values[key] for key in keys}
+def detection_config(values: dict, threads: int = 0) -> det.DetectionConfig:
+    plan = ScanPlan(input_scale=values['input_scale'], working_size=values['working_size'],
+                    small_face_zoom=values['small_face_zoom'])
+    return det.DetectionConfig(
+        detector=values['detector'], providers=values['providers'], threads=threads,
+        score_threshold=values['score_threshold'], mask_threshold=values['mask_threshold'],
+        nms_threshold=values['nms_threshold'], min_face_size=values['min_face_size'],
+        min_mask_size=values['min_mask_size'], plan=plan,
+        denoise_strength=values['denoise_strength'])
 
 
-def pipeline_config(values: dict) -> PipelineConfig:
+def keypoint_config(values: dict, threads: int = 0) -> KeypointConfig:
+    return KeypointConfig(model=values['keypoint_model'],
+                          providers=values['keypoint_providers'], threads=threads,
+                          smoothing=values['smoothing'])
+
+
+def annotate_config(values: dict) -> AnnotateConfig:
+    return AnnotateConfig(draw_keypoints=values['draw_keypoints'],
+                          draw_landmarks=values['draw_landmarks'],
+                          on_anonymized=values['annotate_anonymized'])
+
+
+def pipeline_config(values: dict, threads: int = 0) -> PipelineConfig:
+    """The in-process pipeline's configuration (threads: per onnxruntime session)."""
     return PipelineConfig(
-        detector=values['detector'], detector_params=detector_kwargs(values),
-        denoise_strength=values['denoise_strength'], hold_frames=values['hold_frames'],
-        keypoints=values['keypoints'], keypoint_model=values['keypoint_model'],
-        providers=values['providers'],
-        keypoint_providers=values['keypoint_providers'], smoothing=values['smoothing'],
+        detection=detection_config(values, threads), hold_frames=values['hold_frames'],
+        keypoints=keypoint_config(values, threads) if values['keypoints'] else None,
         anonymize=anonymize_config(values),
-        detection_timeout_ms=values['detection_timeout_ms'],
-        annotate=values['publish_annotated'],
-        annotate_anonymized=values['annotate_anonymized'])
+        annotate=annotate_config(values) if values['publish_annotated'] else None,
+        detection_timeout_ms=values['detection_timeout_ms'])

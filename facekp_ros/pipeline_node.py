@@ -2,9 +2,9 @@
 
 With `source` set it reads the camera itself (device, video, folder, bag or the built-in
 sample); with `source` empty it subscribes to 'image'. Publishes 'face_keypoints',
-'image_anonymized' and (optionally) 'image_annotated'.
+'image_anonymized' and (optionally) 'image_annotated'. Detection of frame N+1 runs beside
+keypoints and anonymization of frame N, one thread each.
 """
-import dataclasses
 import sys
 import time
 
@@ -12,18 +12,18 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from facekp_ros.conversions import face_array_msg
+from facekp_ros.core.image_codec import decode, from_bgr8
 from facekp_ros.core.pipeline import FacePipeline
-from facekp_ros.core.sources import SOURCE_KINDS, open_source
+from facekp_ros.core.sources import open_source
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
-from facekp_ros.image_bridge import ImageBridge
+from facekp_ros.image_bridge import camera_image_to_msg, cv2_to_imgmsg
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import (
     OUTPUT_QOS,
     SENSOR_QOS,
     ConfigError,
     ErrorLog,
-    Param,
     StageNode,
     check_providers,
     declare_parameters,
@@ -32,45 +32,37 @@ from facekp_ros.node_common import (
 )
 from facekp_ros.parameters import (
     ANONYMIZER,
-    CAMERA,
     DETECTOR,
     KEYPOINTS,
+    PIPELINE,
     VISUALIZER,
     pipeline_config,
 )
 
-_CAMERA = {param.name: param for param in CAMERA}
-PIPELINE = (
-    dataclasses.replace(
-        _CAMERA['source'], default='',
-        description="Camera source read in-process (no raw image on the wire): "
-                    f"{SOURCE_KINDS}. '' subscribes to 'image' instead."),
-    *(_CAMERA[name] for name in ('rate_hz', 'width', 'height', 'frame_id', 'loop')),
-    Param('keypoints', True, 'Estimate keypoints (off: boxes and landmarks only).',
-          read_only=True),
-    Param('publish_annotated', True, "Publish 'image_annotated'.", read_only=True),
-    Param('max_frames', 0, 'Stop after this many frames from `source` (0 = never).',
-          0, 1_000_000_000, read_only=True),
-)
+PARAMS = PIPELINE + DETECTOR + KEYPOINTS + ANONYMIZER + VISUALIZER
+# One onnxruntime thread per session: the two steps run on their own cores side by side.
+THREADS_PER_SESSION = 1
+
+
+def _config(values: dict):
+    return pipeline_config(values, THREADS_PER_SESSION)
 
 
 class PipelineNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('face_pipeline', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(
-            self, PIPELINE + DETECTOR + KEYPOINTS + ANONYMIZER + VISUALIZER)
+        self.params = declare_parameters(self, PARAMS, _config, self._apply)
         check_providers(self.params, 'providers', 'keypoint_providers')
         try:
-            self.pipeline = FacePipeline(pipeline_config(self.params))
+            self.pipeline = FacePipeline(_config(self.params))
         except (OSError, ValueError, RuntimeError) as error:
             raise ConfigError(f'cannot load the models: {error}') from error
-        self.bridge = ImageBridge()
         self.faces_out = self.create_publisher(FaceArray, 'face_keypoints', OUTPUT_QOS)
         self.anonymized_out = self.create_publisher(Image, 'image_anonymized', OUTPUT_QOS)
         self.annotated_out = (self.create_publisher(Image, 'image_annotated', OUTPUT_QOS)
                               if self.params['publish_annotated'] else None)
-        self.worker = FrameWorker('pipeline', self._process, self._on_error)
+        self.worker = FrameWorker('pipeline', [self._detect, self._finish], self._on_error)
         self.frames_read = 0
         self.source = self._open_source() if self.params['source'] else None
         if self.source is None:
@@ -79,11 +71,18 @@ class PipelineNode(StageNode):
             self.create_timer(1.0 / self.params['rate_hz'], self._read_source)
         self.diagnostics = DiagnosticsPublisher(self, {'pipeline': self.worker.stats})
 
+    def _apply(self, config) -> None:
+        if hasattr(self, 'pipeline'):
+            self.pipeline.reconfigure(config)
+
+    def in_effect(self) -> tuple:
+        return self.pipeline.in_effect()
+
     def _open_source(self):
         p = self.params
         try:
             return open_source(p['source'], p['width'], p['height'], loop=p['loop'],
-                               on_skip=self.log_error)
+                               bag_topic=p['bag_topic'], on_skip=self.log_error)
         except (OSError, ValueError) as error:
             raise ConfigError(f"parameter 'source': {error}") from error
 
@@ -102,22 +101,25 @@ class PipelineNode(StageNode):
     def _on_image(self, msg: Image) -> None:
         self.worker.submit((msg.header, msg))
 
-    def _process(self, item) -> float:
-        header, image = item
-        bgr = image if self.source is not None else self.bridge.to_bgr8(image)
-        result = self.pipeline.process(bgr, time.monotonic())
+    def _detect(self, item) -> tuple:
+        header, frame = item
+        image = from_bgr8(frame) if self.source is not None else decode(frame)
+        return image, self.pipeline.detect(image)
+
+    def _finish(self, item, detected) -> float:
+        header, _ = item
+        image, detections = detected
+        result = self.pipeline.finish(image, detections, time.monotonic())
         if result.masked_whole_frame:
             self.get_logger().warning(
                 f'frame fully masked: {result.detections.error or "detection failed"}',
                 throttle_duration_sec=2.0)
-        self.anonymized_out.publish(self.bridge.cv2_to_imgmsg(result.anonymized, 'bgr8',
-                                                              header))
+        self.anonymized_out.publish(camera_image_to_msg(result.anonymized, header))
         self.faces_out.publish(face_array_msg(
-            header, bgr.shape, result.detections, result.faces,
-            self.pipeline.keypoint_names, self.pipeline.keypoint_model))
+            header, image.pixels.shape, result.detections, self.pipeline.keypoint_names,
+            self.pipeline.keypoint_model))
         if self.annotated_out is not None:
-            self.annotated_out.publish(self.bridge.cv2_to_imgmsg(result.annotated, 'bgr8',
-                                                                 header))
+            self.annotated_out.publish(cv2_to_imgmsg(result.annotated, 'bgr8', header))
         return frame_age_ms(self, header)
 
     def _on_error(self, item, error: Exception) -> None:

@@ -4,55 +4,70 @@ import sys
 from sensor_msgs.msg import Image
 
 from facekp_ros.conversions import detections_from_msg
-from facekp_ros.core.draw import draw_faces
-from facekp_ros.core.failsafe import safe_anonymize
+from facekp_ros.core.image_codec import decode
+from facekp_ros.core.stages import AnnotateStage, AnonymizeStage
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
-from facekp_ros.image_bridge import ImageBridge
+from facekp_ros.image_bridge import cv2_to_imgmsg
 from facekp_ros.node_common import (
     OUTPUT_QOS,
     ErrorLog,
-    Param,
     StageNode,
     declare_parameters,
     frame_age_ms,
     run_node,
 )
 from facekp_ros.paired_input import PairedInput
-from facekp_ros.parameters import ANONYMIZER, VISUALIZER, anonymize_config
+from facekp_ros.parameters import (
+    ANONYMIZER,
+    FACES_TOPIC,
+    MAX_WAIT,
+    VISUALIZER,
+    annotate_config,
+    anonymize_config,
+)
 
-FACES_TOPIC = Param('faces_topic', 'face_keypoints', "FaceArray topic to draw: "
-                    "'face_keypoints', or 'faces' when no keypoint node runs.", read_only=True)
+
+def _configs(values: dict) -> tuple:
+    return annotate_config(values), anonymize_config(values)
 
 
 class VisualizerNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('face_visualizer', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, VISUALIZER + ANONYMIZER + (FACES_TOPIC,))
-        self.bridge = ImageBridge()
+        self.params = declare_parameters(
+            self, VISUALIZER + ANONYMIZER + (MAX_WAIT, FACES_TOPIC), _configs, self._apply)
+        annotate, anonymize = _configs(self.params)
+        self.annotate_stage, self.anonymize_stage = AnnotateStage(annotate), \
+            AnonymizeStage(anonymize)
         self.publisher = self.create_publisher(Image, 'image_annotated', OUTPUT_QOS)
         self.worker = FrameWorker('draw', self._process, self._on_error)
         self.input = PairedInput(self, self.params['faces_topic'], self.worker,
                                  self.params['max_wait_s'],
-                                 lambda image: self.worker.stats.count_dropped())
+                                 lambda image, reason: self.worker.stats.count_dropped())
         self.diagnostics = DiagnosticsPublisher(self, {'draw': self.worker.stats})
 
-    def _process(self, pair) -> float:
-        image, faces_msg = pair
-        detections = detections_from_msg(faces_msg)
-        bgr = self.bridge.to_bgr8(image)
-        if self.get_parameter('annotate_anonymized').value:
-            bgr, _ = safe_anonymize(bgr, detections, detections.faces,
-                                    anonymize_config(self._values()))
-        annotated = draw_faces(bgr, detections.faces,
-                               self.get_parameter('draw_keypoints').value,
-                               self.get_parameter('draw_landmarks').value)
-        self.publisher.publish(self.bridge.cv2_to_imgmsg(annotated, 'bgr8', image.header))
-        return frame_age_ms(self, image.header)
+    def _apply(self, configs) -> None:
+        if hasattr(self, 'input'):
+            self.annotate_stage.reconfigure(configs[0])
+            self.anonymize_stage.reconfigure(configs[1])
+            self.input.set_max_wait(self.params['max_wait_s'])
 
-    def _values(self) -> dict:
-        return {p.name: self.get_parameter(p.name).value for p in ANONYMIZER}
+    def in_effect(self) -> tuple:
+        return (self.annotate_stage.config, self.anonymize_stage.config,
+                self.input.sync.max_wait_s)
+
+    def _process(self, pair) -> float:
+        image_msg, faces_msg = pair
+        detections = detections_from_msg(faces_msg)
+        image = decode(image_msg)
+        anonymized = None
+        if self.annotate_stage.config.on_anonymized:
+            anonymized = self.anonymize_stage.run(image, detections)[0].bgr8
+        annotated = self.annotate_stage.run(image.bgr8, anonymized, detections.faces)
+        self.publisher.publish(cv2_to_imgmsg(annotated, 'bgr8', image_msg.header))
+        return frame_age_ms(self, image_msg.header)
 
     def _on_error(self, pair, error: Exception) -> None:
         self.log_error(f'frame skipped: {error}')

@@ -1,46 +1,88 @@
-"""Camera -> detector -> keypoints -> anonymizer + visualizer, as separate nodes.
+"""Camera -> detector -> keypoints -> anonymizer + visualizer, as separate nodes, or all of
+them in one process (pipeline_node) with single_process:=true.
 
   ros2 launch facekp_ros pipeline.launch.py
+  ros2 launch facekp_ros pipeline.launch.py single_process:=true source:=0 rviz:=true
+  ros2 launch facekp_ros pipeline.launch.py namespace:=robot1
   ros2 launch facekp_ros pipeline.launch.py use_camera:=false camera_topic:=/my_cam/image_raw
   ros2 launch facekp_ros pipeline.launch.py params_file:=/path/to/my_pipeline.yaml
+
+The camera runs in the namespace 'camera' (image_raw and camera_info side by side, as
+image_pipeline and rviz2 expect); every node runs under `namespace`. With single_process
+the camera is read inside pipeline_node: no raw image is ever on the wire.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch.actions import DeclareLaunchArgument, GroupAction
+from launch.conditions import IfCondition, UnlessCondition
+from launch.substitutions import (
+    AndSubstitution,
+    LaunchConfiguration,
+    NotSubstitution,
+    PathJoinSubstitution,
+)
+from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
+
+SHARE = FindPackageShare('facekp_ros')
 
 
 def generate_launch_description():
     params_file = LaunchConfiguration('params_file')
     camera_topic = LaunchConfiguration('camera_topic')
+    source = LaunchConfiguration('source')
+    use_camera = LaunchConfiguration('use_camera')
+    single_process = LaunchConfiguration('single_process')
     arguments = [
+        DeclareLaunchArgument('namespace', default_value='',
+                              description='Namespace of every node and topic.'),
         DeclareLaunchArgument(
             'params_file', description='Parameters of every node (see config/pipeline.yaml).',
-            default_value=PathJoinSubstitution(
-                [FindPackageShare('facekp_ros'), 'config', 'pipeline.yaml'])),
+            default_value=PathJoinSubstitution([SHARE, 'config', 'pipeline.yaml'])),
         DeclareLaunchArgument(
-            'camera_topic', default_value='/camera/image_raw',
-            description='sensor_msgs/Image topic the face nodes read.'),
+            'source', default_value='sample',
+            description="What the camera reads: a camera index ('0') or /dev/videoN, a video, "
+                        "an image or folder, a bag, or 'sample' (overrides params_file)."),
+        DeclareLaunchArgument(
+            'camera_topic', default_value='camera/image_raw',
+            description='sensor_msgs/Image topic the face nodes read (relative: in namespace).'),
         DeclareLaunchArgument(
             'use_camera', default_value='true',
-            description='Start facekp_ros camera_node on camera_topic; false to use your '
-                        'own camera driver.'),
+            description='Start the camera (camera_node, or inside pipeline_node); false to '
+                        'use your own camera driver on camera_topic.'),
+        DeclareLaunchArgument(
+            'single_process', default_value='false',
+            description='All stages in one process (pipeline_node) instead of separate nodes.'),
+        DeclareLaunchArgument('rviz', default_value='false',
+                              description='Start rviz2 showing the annotated and anonymized '
+                                          'images and the face markers.'),
     ]
+    separate = UnlessCondition(single_process)
 
     def face_node(executable, name):
         return Node(package='facekp_ros', executable=executable, name=name,
                     parameters=[params_file], remappings=[('image', camera_topic)],
-                    output='screen')
+                    condition=separate, output='screen')
 
     nodes = [
-        Node(package='facekp_ros', executable='camera_node', name='camera',
-             parameters=[params_file], remappings=[('image_raw', camera_topic)],
-             condition=IfCondition(LaunchConfiguration('use_camera')), output='screen'),
+        PushRosNamespace(LaunchConfiguration('namespace')),
+        Node(package='facekp_ros', executable='camera_node', name='camera', namespace='camera',
+             parameters=[params_file, {'source': source}],
+             condition=IfCondition(AndSubstitution(use_camera, NotSubstitution(single_process))),
+             output='screen'),
         face_node('detector_node', 'face_detector'),
         face_node('keypoint_node', 'keypoint_estimator'),
         face_node('anonymizer_node', 'face_anonymizer'),
         face_node('visualizer_node', 'face_visualizer'),
+        Node(package='facekp_ros', executable='pipeline_node', name='face_pipeline',
+             parameters=[params_file, {'source': source}],
+             condition=IfCondition(AndSubstitution(single_process, use_camera)),
+             output='screen'),
+        Node(package='facekp_ros', executable='pipeline_node', name='face_pipeline',
+             parameters=[params_file, {'source': ''}], remappings=[('image', camera_topic)],
+             condition=IfCondition(AndSubstitution(single_process, NotSubstitution(use_camera))),
+             output='screen'),
+        Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',
+             arguments=['-d', PathJoinSubstitution([SHARE, 'config', 'facekp.rviz'])],
+             condition=IfCondition(LaunchConfiguration('rviz'))),
     ]
-    return LaunchDescription(arguments + nodes)
+    return LaunchDescription(arguments + [GroupAction(nodes)])

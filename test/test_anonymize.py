@@ -173,11 +173,42 @@ def test_the_whole_frame_mask_reveals_nothing(real_faces):
     assert np.array_equal(image, original)
 
 
+@pytest.mark.parametrize('dtype, channels', [
+    (np.uint8, 0), (np.uint8, 4), (np.uint16, 0), (np.uint16, 3), (np.int8, 0), (np.int16, 1),
+    (np.int32, 0), (np.float32, 0), (np.float64, 3), (np.uint8, 5)])
+@pytest.mark.parametrize('method', ['blur', 'pixelate', 'fill'])
+@pytest.mark.parametrize('shape', ['box', 'ellipse'])
+def test_every_encoding_is_hidden_in_its_own_pixels(dtype, channels, method, shape):
+    """Grey, 16-bit, signed, float and many-channel images keep their type and layout."""
+    rng = np.random.default_rng(1)
+    size = (60, 80) if channels == 0 else (60, 80, channels)
+    image = (rng.integers(0, 100, size) * (3 if dtype == np.uint16 else 1)).astype(dtype)
+    out = anonymize(image, [Face(box=(20, 15, 30, 30), score=1.0)],
+                    AnonymizeConfig(method=method, shape=shape))
+    assert out.dtype == image.dtype and out.shape == image.shape
+    face = (slice(17, 43), slice(22, 48))
+    assert not np.array_equal(out[face], image[face])
+    assert np.array_equal(out[:5], image[:5]) and np.array_equal(out[:, :5], image[:, :5])
+    if method == 'fill' and not (dtype == np.uint8 and channels in (3, 4)):
+        assert (out[face] == 0).all()
+    masked = mask_whole_frame(image, AnonymizeConfig())
+    assert masked.dtype == image.dtype and masked.shape == image.shape
+    assert (masked == masked[0, 0]).all()  # one solid value per channel
+
+
+def test_float_images_with_nan_are_hidden_too():
+    image = np.random.default_rng(2).normal(0, 1, (60, 80)).astype(np.float32)
+    image[30, 30] = np.nan
+    out = anonymize(image, [Face(box=(20, 15, 30, 30), score=1.0)], AnonymizeConfig())
+    assert not np.allclose(out[20:40, 25:45], image[20:40, 25:45], equal_nan=True)
+
+
 def test_bad_images_and_boxes_raise_clear_errors():
-    with pytest.raises(ValueError, match='HxWx3'):
-        anonymize(np.zeros((10, 10), np.uint8), [], AnonymizeConfig())
-    with pytest.raises(ValueError, match='HxWx3'):
-        mask_whole_frame(np.zeros((10, 10, 4), np.uint8), AnonymizeConfig())
+    for bad in (np.zeros(10, np.uint8), np.zeros((4, 4), bool), 'image'):
+        with pytest.raises(ValueError, match='HxW or HxWxC numeric image'):
+            anonymize(bad, [], AnonymizeConfig())
+    with pytest.raises(ValueError, match='HxW or HxWxC'):
+        mask_whole_frame(np.zeros((2, 2, 2, 2), np.uint8), AnonymizeConfig())
     with pytest.raises(ValueError, match='non-empty'):
         mask_whole_frame(np.zeros((0, 10, 3), np.uint8), AnonymizeConfig())
     for box in ((np.nan, 0, 5, 5), (0, 0, np.inf, 5), (0, 0, 5e6, 5)):

@@ -10,20 +10,19 @@ from ros_helpers import Collector, ros_nodes, spin_until
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from facekp_ros import image_bridge as bridge
 from facekp_ros.anonymizer_node import AnonymizerNode
 from facekp_ros.core.sources import sample_frame
 from facekp_ros.detector_node import DetectorNode
-from facekp_ros.image_bridge import ImageBridge
 from facekp_ros.msg import Face, FaceArray
 from facekp_ros.node_common import OUTPUT_QOS
 from facekp_ros.pipeline_node import PipelineNode
 
-BRIDGE = ImageBridge()
 FRAME = sample_frame()
 
 
 def good_image(sec: int) -> Image:
-    msg = BRIDGE.cv2_to_imgmsg(FRAME, 'bgr8', Header(frame_id='cam'))
+    msg = bridge.cv2_to_imgmsg(FRAME, 'bgr8', Header(frame_id='cam'))
     msg.header.stamp.sec = sec
     return msg
 
@@ -49,12 +48,12 @@ def bad_images() -> dict:
 def valid_but_unusual_images() -> dict:
     """Messages that are legal and must be processed, not rejected."""
     mono16 = (FRAME[..., 1].astype('>u2') * 257)
-    big_endian = BRIDGE.cv2_to_imgmsg(mono16.astype(np.uint16), 'mono16')
+    big_endian = bridge.cv2_to_imgmsg(mono16.astype(np.uint16), 'mono16')
     big_endian.is_bigendian, big_endian.data = 1, array.array('B', mono16.tobytes())
     floats = FRAME[..., 1].astype(np.float32)
     floats[::7, ::5] = np.nan
     return {'big-endian mono16': big_endian,
-            '32FC1 with NaN': BRIDGE.cv2_to_imgmsg(floats, '32FC1')}
+            '32FC1 with NaN': bridge.cv2_to_imgmsg(floats, '32FC1')}
 
 
 def make_tester(context):
@@ -105,7 +104,7 @@ def test_anonymizer_masks_the_frame_for_an_unusable_face_array(faces, why, capfd
         test.images.publish(image)
         test.faces.publish(FaceArray(header=image.header, detection_ok=True, faces=faces))
         assert spin_until(executor, lambda: out.messages, 10)
-        assert not BRIDGE.imgmsg_to_cv2(out.messages[0]).any()
+        assert not bridge.imgmsg_to_cv2(out.messages[0]).any()
     assert why in capfd.readouterr().err
 
 
@@ -121,7 +120,7 @@ def test_faces_outside_the_image_or_too_many_are_handled():
         test.images.publish(image)
         test.faces.publish(FaceArray(header=image.header, detection_ok=True, faces=faces))
         assert spin_until(executor, lambda: out.messages, 10)
-        result = BRIDGE.imgmsg_to_cv2(out.messages[0])
+        result = bridge.imgmsg_to_cv2(out.messages[0])
         assert not np.array_equal(result[:40, :40], FRAME[:40, :40])
 
 

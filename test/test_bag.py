@@ -1,4 +1,5 @@
-"""`facekp bag`: image topics anonymized, other topics copied, report written, input safe."""
+"""`facekp bag`: image topics anonymized in their own encoding, other topics copied, corrupt
+messages left out and counted, the report written, no partial output, the input safe."""
 import json
 
 import cv2
@@ -8,8 +9,9 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
+from facekp_ros import bag_anonymize
 from facekp_ros.bag_anonymize import anonymize_bag
-from facekp_ros.bag_io import message_to_bgr8
+from facekp_ros.core.image_codec import decode
 from facekp_ros.core.retinaface import RetinaFaceDetector
 from facekp_ros.core.sources import sample_frame
 
@@ -17,28 +19,44 @@ STORE = get_typestore(Stores.ROS2_JAZZY)
 T = STORE.types
 
 
+def _header():
+    return T['std_msgs/msg/Header'](stamp=T['builtin_interfaces/msg/Time'](sec=1, nanosec=0),
+                                    frame_id='cam')
+
+
+def _raw(pixels, encoding, bigendian=0):
+    pixels = pixels.astype(pixels.dtype.newbyteorder('>' if bigendian else '<'))
+    return T['sensor_msgs/msg/Image'](
+        header=_header(), height=pixels.shape[0], width=pixels.shape[1], encoding=encoding,
+        is_bigendian=bigendian, step=pixels.nbytes // pixels.shape[0],
+        data=np.frombuffer(pixels.tobytes(), np.uint8))
+
+
 def write_bag(path, plugin, frames=3):
+    """A bag with rgb8, mono16 (big-endian) and JPEG images of the sample, a text topic, an
+    image whose data is short (undecodable) and one truncated message (undeserializable)."""
     frame = sample_frame()
-    header = T['std_msgs/msg/Header'](stamp=T['builtin_interfaces/msg/Time'](sec=1, nanosec=0),
-                                      frame_id='cam')
-    raw = T['sensor_msgs/msg/Image'](
-        header=header, height=480, width=640, encoding='rgb8', is_bigendian=0, step=1920,
-        data=np.ascontiguousarray(frame[..., ::-1]).reshape(-1))
-    jpeg = T['sensor_msgs/msg/CompressedImage'](
-        header=header, format='jpeg', data=cv2.imencode('.jpg', frame)[1].reshape(-1))
-    text = T['std_msgs/msg/String'](data='hello')
-    broken = T['sensor_msgs/msg/Image'](header=header, height=480, width=640, encoding='bgr8',
-                                        is_bigendian=0, step=1920,
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    messages = {
+        '/cam/image_raw': _raw(np.ascontiguousarray(frame[..., ::-1]), 'rgb8'),
+        '/ir/image_raw': _raw(grey.astype(np.uint16) * 16, 'mono16', bigendian=1),
+        '/cam/compressed': T['sensor_msgs/msg/CompressedImage'](
+            header=_header(), format='jpeg', data=cv2.imencode('.jpg', frame)[1].reshape(-1)),
+        '/chatter': T['std_msgs/msg/String'](data='hello'),
+    }
+    broken = T['sensor_msgs/msg/Image'](header=_header(), height=480, width=640,
+                                        encoding='bgr8', is_bigendian=0, step=1920,
                                         data=np.zeros(10, np.uint8))
     with Writer(path, version=8, storage_plugin=plugin) as writer:
-        conns = {name: writer.add_connection(topic, msg.__msgtype__, typestore=STORE)
-                 for name, topic, msg in (('raw', '/cam/image_raw', raw),
-                                          ('jpg', '/cam/compressed', jpeg),
-                                          ('text', '/chatter', text))}
+        conns = {topic: writer.add_connection(topic, msg.__msgtype__, typestore=STORE)
+                 for topic, msg in messages.items()}
         for t in range(frames):
-            for name, msg in (('raw', raw), ('jpg', jpeg), ('text', text)):
-                writer.write(conns[name], t * 100, STORE.serialize_cdr(msg, msg.__msgtype__))
-        writer.write(conns['raw'], frames * 100, STORE.serialize_cdr(broken, broken.__msgtype__))
+            for topic, msg in messages.items():
+                writer.write(conns[topic], t * 100, STORE.serialize_cdr(msg, msg.__msgtype__))
+        image = conns['/cam/image_raw']
+        writer.write(image, frames * 100, STORE.serialize_cdr(broken, broken.__msgtype__))
+        whole = STORE.serialize_cdr(messages['/cam/image_raw'], 'sensor_msgs/msg/Image')
+        writer.write(image, frames * 100 + 1, whole[:len(whole) // 2])
     return frame
 
 
@@ -53,21 +71,55 @@ def test_every_image_topic_is_anonymized_and_the_rest_copied(tmp_path, plugin):
     source, target = tmp_path / 'in', tmp_path / 'out'
     frame = write_bag(source, plugin)
     before = sorted(p.name for p in source.iterdir())
-    report = anonymize_bag(source, target)
+    lines = []
+    report = anonymize_bag(source, target, warn=lines.append)
     assert sorted(p.name for p in source.iterdir()) == before  # input untouched
-    assert report['/cam/image_raw'] == {'frames': 4, 'faces_seen': 12, 'frames_fully_masked': 0,
-                                        'frames_with_held_faces': 0, 'frames_left_out': 1}
+    raw = report['/cam/image_raw']
+    assert {k: raw[k] for k in ('frames', 'faces_seen', 'frames_fully_masked',
+                                'frames_left_out', 'messages_undeserializable')} == \
+        {'frames': 5, 'faces_seen': 12, 'frames_fully_masked': 0, 'frames_left_out': 1,
+         'messages_undeserializable': 1}
+    assert len(lines) == 2 and all(line.count('\n') == 0 for line in lines)
+    assert 'deserialized' in lines[1] and 'decoded' in lines[0]
     assert report['/cam/compressed']['faces_seen'] == 12
+    assert report['/ir/image_raw']['faces_seen'] >= 9  # grey 12-bit faces are found too
+    assert len(raw['lowest_scored_masked']) == 10
+    scores = [d['score'] for d in raw['lowest_scored_masked']]
+    assert scores == sorted(scores) and all(d['reported'] for d in raw['lowest_scored_masked'])
     assert json.loads((target / 'privacy_report.json').read_text()) == report
     messages = read_all(target)
     assert [m.data for t, _, m in messages if t == '/chatter'] == ['hello'] * 3
-    images = [(t, kind, m) for t, kind, m in messages if t != '/chatter']
-    assert len(images) == 6  # the undecodable frame was left out, not copied raw
+    images = [(t, m) for t, _, m in messages if t != '/chatter']
+    assert len(images) == 9  # the two unreadable messages were left out, not copied raw
     detector = RetinaFaceDetector(score_threshold=0.3)
-    for _, kind, msg in images:
+    kinds = {'/cam/image_raw': ('rgb8', ''), '/ir/image_raw': ('mono16', ''),
+             '/cam/compressed': ('', 'jpeg')}
+    for topic, msg in images:
         assert msg.header.frame_id == 'cam' and msg.header.stamp.sec == 1
-        bgr = message_to_bgr8(msg, kind)
-        assert bgr.shape == frame.shape and detector.detect(bgr) == []
+        encoding, image_format = kinds[topic]
+        assert getattr(msg, 'encoding', '') == encoding
+        assert getattr(msg, 'format', '') == image_format  # 'jpeg' stays 'jpeg'
+        image = decode(msg)
+        assert image.pixels.shape[:2] == frame.shape[:2]
+        assert detector.detect(image.bgr8) == []
+
+
+def test_a_failure_leaves_no_partial_output(tmp_path, monkeypatch):
+    source, target = tmp_path / 'in', tmp_path / 'out'
+    write_bag(source, StoragePlugin.MCAP, frames=2)
+    calls = []
+
+    def fail_on_third(self, image, t_s=None):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError('disk full')
+        return original(self, image, t_s)
+
+    original = bag_anonymize.FacePipeline.process
+    monkeypatch.setattr(bag_anonymize.FacePipeline, 'process', fail_on_third)
+    with pytest.raises(RuntimeError, match='disk full'):
+        anonymize_bag(source, target, warn=lambda text: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in']  # nothing beside it either
 
 
 def test_bad_paths_are_refused_and_never_overwritten(tmp_path):
@@ -75,6 +127,11 @@ def test_bad_paths_are_refused_and_never_overwritten(tmp_path):
     write_bag(source, StoragePlugin.SQLITE3, frames=1)
     with pytest.raises(FileExistsError, match='already exists'):
         anonymize_bag(source, source)
+    with pytest.raises(ValueError, match='inside the input bag'):
+        anonymize_bag(source, source / 'anonymized')
+    with pytest.raises(FileNotFoundError, match='does not exist: create it first'):
+        anonymize_bag(source, tmp_path / 'no' / 'such' / 'out')
+    assert not (tmp_path / 'no').exists()
     with pytest.raises(FileNotFoundError, match='does not exist'):
         anonymize_bag(tmp_path / 'missing', tmp_path / 'out')
     corrupt = tmp_path / 'corrupt.mcap'
@@ -84,11 +141,27 @@ def test_bad_paths_are_refused_and_never_overwritten(tmp_path):
     assert not (tmp_path / 'out2').exists()
 
 
+def test_faces_masked_but_not_reported_are_listed_for_review(tmp_path):
+    source = tmp_path / 'in'
+    small = np.full((480, 640, 3), 96, np.uint8)
+    small[100:196, 200:328] = cv2.resize(sample_frame(), (128, 96), interpolation=cv2.INTER_AREA)
+    with Writer(source, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
+        conn = writer.add_connection('/cam', 'sensor_msgs/msg/Image', typestore=STORE)
+        writer.write(conn, 5, STORE.serialize_cdr(_raw(small, 'bgr8'), 'sensor_msgs/msg/Image'))
+    report = anonymize_bag(source, tmp_path / 'out')['/cam']
+    assert report['frames_masked_not_reported'] == 1
+    assert report['masked_not_reported_frames'] == [{'frame': 0, 'stamp_ns': 5}]
+    assert any(not d['reported'] for d in report['lowest_scored_masked'])
+
+
 def test_facekp_bag_command(tmp_path, capsys):
     from facekp_ros.cli import main
 
     write_bag(tmp_path / 'in', StoragePlugin.MCAP, frames=1)
-    assert main(['bag', str(tmp_path / 'in'), str(tmp_path / 'out')]) == 0
-    assert '/cam/image_raw: frames 2, faces_seen 4' in capsys.readouterr().out
-    assert main(['bag', str(tmp_path / 'in'), str(tmp_path / 'out')]) == 2
+    assert main(['bag', str(tmp_path / 'in'), '--quiet']) == 0  # default output name
+    out = capsys.readouterr()
+    assert '/cam/image_raw: frames 3, faces_seen 4' in out.out
+    assert (tmp_path / 'in_anonymized' / 'privacy_report.json').is_file()
+    assert out.err.count('left out') == 2
+    assert main(['bag', str(tmp_path / 'in'), str(tmp_path / 'in_anonymized')]) == 2
     assert 'already exists' in capsys.readouterr().err

@@ -6,9 +6,10 @@ import onnxruntime.datasets
 import pytest
 from images import box_covers, faces68_test_image
 
-from facekp_ros.core.detection import create_detector, detect
+from facekp_ros.core.detection import DetectionConfig, FaceFinder, create_detector
 from facekp_ros.core.onnx_runtime import create_session, select_providers
 from facekp_ros.core.retinaface import RetinaFaceDetector
+from facekp_ros.core.scan import ScanPlan
 from facekp_ros.core.sources import sample_frame
 from facekp_ros.core.types import Detections
 
@@ -23,10 +24,20 @@ def haar():
     return create_detector('haar')
 
 
+@pytest.fixture(scope='module')
+def finder():
+    return FaceFinder(DetectionConfig())
+
+
+@pytest.fixture(scope='module')
+def haar_finder():
+    return FaceFinder(DetectionConfig(detector='haar'))
+
+
 @pytest.mark.parametrize('index', [0, 100, 250, 499])
-def test_retinaface_finds_the_labelled_face(retinaface, data, index):
+def test_retinaface_finds_the_labelled_face(finder, data, index):
     image, points = faces68_test_image(data, index)
-    result = detect(retinaface, image)
+    result = finder.find(image)
     assert result.ok and result.detector == 'retinaface'
     assert any(box_covers(f.box, points, 0.8) for f in result.faces)
 
@@ -73,14 +84,15 @@ def test_any_input_size_works(height, width, scale):
     assert detector.detect(np.full((height, width, 3), 128, np.uint8)) == []
 
 
-def test_no_face_gives_an_empty_list(retinaface, haar):
+def test_no_face_gives_an_empty_list(finder, haar_finder):
     grey = np.full((240, 320, 3), 128, np.uint8)
-    assert detect(retinaface, grey).faces == [] and detect(haar, grey).faces == []
+    for found in (finder.find(grey), haar_finder.find(grey)):
+        assert found.ok and found.faces == [] and found.mask_only == []
 
 
-def test_haar_finds_faces_and_eyes(haar, data):
+def test_haar_finds_faces_and_eyes(haar_finder, data):
     image, points = faces68_test_image(data, 0)
-    faces = detect(haar, image).faces
+    faces = haar_finder.find(image).faces
     face = next(f for f in faces if box_covers(f.box, points[17:48], 0.8))
     found = ~np.isnan(face.landmarks).any(1)
     assert found[:2].all() and not found[2:].any()  # Haar gives the two eyes only
@@ -97,15 +109,79 @@ def test_haar_without_eyes_has_no_landmarks(data):
 @pytest.mark.parametrize('image', [np.zeros((0, 0, 3), np.uint8), np.zeros((8, 8), np.uint8),
                                    np.zeros((8, 8, 4), np.uint8),
                                    np.zeros((8, 8, 3), np.float32), None])
-def test_bad_images_fail_closed_not_raising(retinaface, image):
-    result = detect(retinaface, image)
+def test_bad_images_fail_closed_not_raising(finder, image):
+    result = finder.find(image)
     assert isinstance(result, Detections) and not result.ok and result.faces == []
     assert 'uint8 HxWx3' in result.error
 
 
 def test_a_broken_detector_fails_closed_not_raising():
-    result = detect(object(), np.zeros((8, 8, 3), np.uint8))
+    broken = FaceFinder(DetectionConfig())
+    broken.detector = object()
+    result = broken.find(np.zeros((8, 8, 3), np.uint8))
     assert not result.ok and 'AttributeError' in result.error
+
+
+def test_a_slow_detection_fails_only_with_a_time_out(finder):
+    frame = sample_frame()
+    assert not finder.find(frame, timeout_ms=0.001).ok
+    assert 'ms >' in finder.find(frame, timeout_ms=0.001).error
+    assert finder.find(frame).ok  # offline: no time-out at all
+
+
+def test_masking_is_decided_apart_from_reporting():
+    """Faces scoring between mask_threshold and score_threshold are hidden, not reported."""
+    small = cv2.resize(sample_frame(), (160, 120))  # faces of 14-31 px, scores 0.36-0.99
+    strict = FaceFinder(DetectionConfig(score_threshold=0.9, mask_threshold=0.9,
+                                        min_face_size=8)).find(small)
+    split = FaceFinder(DetectionConfig(score_threshold=0.9, mask_threshold=0.3,
+                                       min_face_size=8)).find(small)
+    assert [f.score for f in split.faces] == [f.score for f in strict.faces]
+    assert len(strict.faces) == 3 and not strict.mask_only
+    assert len(split.mask_only) == 1 and 0.3 <= split.mask_only[0].score < 0.9
+    with pytest.raises(ValueError, match='mask_threshold=0.7 is above score_threshold=0.6'):
+        DetectionConfig(mask_threshold=0.7)
+
+
+def test_faces_too_small_to_report_are_still_masked():
+    small = cv2.resize(sample_frame(), (160, 120))
+    found = FaceFinder(DetectionConfig(min_face_size=22, min_mask_size=4)).find(small)
+    assert [f.box[2:].min() >= 22 for f in found.faces] == [True]
+    assert len(found.mask_only) == 3 and all(f.box[2:].min() < 22 for f in found.mask_only)
+
+
+def test_big_images_are_scanned_at_the_working_size(data):
+    """The Beatles (3648 x 2406): four faces, no time-out, in seconds."""
+    image = cv2.imread(str(data / 'scenes' / 'the_beatles.jpg'))
+    found = FaceFinder(DetectionConfig(plan=ScanPlan(small_face_zoom=2.0))).find(image)
+    assert found.ok and len(found.faces) == 4
+
+
+def test_small_face_pass_finds_faces_the_main_pass_misses():
+    canvas = np.full((480, 640, 3), 96, np.uint8)
+    canvas[100:196, 200:328] = cv2.resize(sample_frame(), (128, 96), interpolation=cv2.INTER_AREA)
+    counts = []
+    for zoom in (0.0, 2.0):  # four faces of 11-25 px
+        found = FaceFinder(DetectionConfig(min_mask_size=4,
+                                           plan=ScanPlan(small_face_zoom=zoom))).find(canvas)
+        counts.append(len(found.faces) + len(found.mask_only))
+    assert counts == [3, 4]
+
+
+def test_scan_plan_tiles_cover_the_image_and_bound_the_work():
+    plan = ScanPlan(small_face_zoom=2.0)
+    assert [p[0] for p in ScanPlan().passes((480, 640))] == [1.0]
+    for hw in ((480, 640), (1080, 1920), (2406, 3648), (5000, 300)):
+        passes = plan.passes(hw)
+        main, tiles = passes[0], passes[1:]
+        assert main[0] == min(1.0, 1280 / max(hw)) and tiles
+        covered = np.zeros(hw, bool)
+        for scale, (x0, y0, x1, y1), largest in tiles:
+            assert scale == pytest.approx(2 * main[0]) and largest < np.inf
+            assert max(x1 - x0, y1 - y0) * scale <= plan.tile_size + 1
+            covered[y0:y1, x0:x1] = True
+        assert covered.all()
+        assert plan.network_pixels(hw) < 6 * ScanPlan().network_pixels(hw)
 
 
 def test_corrupt_or_missing_or_wrong_model_is_refused_at_start(tmp_path):

@@ -11,11 +11,9 @@ from rclpy.node import Node
 from ros_helpers import Collector, ros_nodes, spin_until
 from sensor_msgs.msg import Image
 
+from facekp_ros import image_bridge as bridge
 from facekp_ros.core.retinaface import RetinaFaceDetector
 from facekp_ros.core.sources import sample_frame
-from facekp_ros.image_bridge import ImageBridge
-
-BRIDGE = ImageBridge()
 
 
 def start(module, *args):
@@ -45,7 +43,7 @@ def test_killing_the_detector_never_leaks_a_face():
     try:
         with ros_nodes(lambda c: Node('watcher', context=c)) as (executor, (watcher,)):
             out = Collector(watcher, Image, 'image_anonymized')
-            kinds = lambda: [classify(BRIDGE.imgmsg_to_cv2(m), raw, face_boxes)  # noqa: E731
+            kinds = lambda: [classify(bridge.imgmsg_to_cv2(m), raw, face_boxes)  # noqa: E731
                              for m in out.messages]
             assert spin_until(executor, lambda: kinds().count('anonymized') >= 5, 120)
             before = len(out.messages)

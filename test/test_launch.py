@@ -32,29 +32,36 @@ def _node_calls():
 def test_launch_starts_installed_executables_with_configured_names():
     calls = _node_calls()
     assert set(calls.values()) == {'camera_node', 'detector_node', 'keypoint_node',
-                                   'anonymizer_node', 'visualizer_node'}
+                                   'anonymizer_node', 'visualizer_node', 'pipeline_node',
+                                   'rviz2'}
     installed = re.search(r'set\(FACEKP_EXECUTABLES([^)]*)\)',
                           (REPO / 'CMakeLists.txt').read_text()).group(1).split()
-    assert set(calls.values()) <= set(installed)
+    assert set(calls.values()) - {'rviz2'} <= set(installed)
     for executable in installed:
         assert (REPO / 'facekp_ros' / f'{executable}.py').is_file(), executable
     config = yaml.safe_load((REPO / 'config' / 'pipeline.yaml').read_text())
-    for name in calls:
-        assert f'/{name}' in config or name in config, f'{name} has no section in pipeline.yaml'
+    for name, executable in calls.items():
+        if executable != 'rviz2':
+            assert f'/**/{name}' in config, f'{name} has no /** section in pipeline.yaml'
 
 
 def test_launch_description_builds_where_launch_ros_exists():
     if importlib.util.find_spec('launch_ros') is None:
         pytest.skip('launch_ros is not installed (not on PyPI); checked statically above')
     from launch import LaunchDescription
-    from launch_ros.actions import Node
 
     spec = importlib.util.spec_from_file_location('pipeline_launch', LAUNCH_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
     assert isinstance(description, LaunchDescription)
-    nodes = [e for e in description.entities if isinstance(e, Node)]
-    assert len(nodes) == 5
     arguments = {a.name for a in description.get_launch_arguments()}
-    assert arguments == {'params_file', 'camera_topic', 'use_camera'}
+    assert arguments == {'namespace', 'params_file', 'source', 'camera_topic', 'use_camera',
+                         'single_process', 'rviz'}
+
+
+def test_rviz_config_shows_the_images_and_markers_on_relative_topics():
+    rviz = yaml.safe_load((REPO / 'config' / 'facekp.rviz').read_text())
+    topics = {d['Topic']['Value'] for d in rviz['Visualization Manager']['Displays']
+              if 'Topic' in d}
+    assert topics == {'image_annotated', 'image_anonymized', 'face_markers'}

@@ -6,19 +6,17 @@ from ros_helpers import Collector, ros_nodes, spin_until
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from facekp_ros import image_bridge as bridge
 from facekp_ros.anonymizer_node import AnonymizerNode
 from facekp_ros.core.sources import sample_frame
 from facekp_ros.detector_node import DetectorNode
-from facekp_ros.image_bridge import ImageBridge
 from facekp_ros.keypoint_node import KeypointNode
 from facekp_ros.msg import Face, FaceArray
 from facekp_ros.node_common import OUTPUT_QOS
 
-BRIDGE = ImageBridge()
-
 
 def image_msg(frame, sec: int) -> Image:
-    msg = BRIDGE.cv2_to_imgmsg(frame, 'bgr8', Header(frame_id='cam'))
+    msg = bridge.cv2_to_imgmsg(frame, 'bgr8', Header(frame_id='cam'))
     msg.header.stamp.sec = sec
     return msg
 
@@ -68,7 +66,7 @@ def test_anonymizer_masks_frames_whose_faces_never_come_and_hides_faces_otherwis
         # No detector running: the frame must come out fully masked, never raw.
         test.images.publish(image_msg(frame, 1))
         assert spin_until(executor, lambda: out.messages, 10.0)
-        masked = BRIDGE.imgmsg_to_cv2(out.messages[0])
+        masked = bridge.imgmsg_to_cv2(out.messages[0])
         assert out.messages[0].header.stamp.sec == 1 and (masked == 0).all()
         # With its faces, only the face is hidden.
         face = Face(x=107.0, y=76.0, width=112.0, height=140.0, score=1.0)
@@ -76,7 +74,7 @@ def test_anonymizer_masks_frames_whose_faces_never_come_and_hides_faces_otherwis
         test.faces.publish(FaceArray(header=image_msg(frame, 2).header, detection_ok=True,
                                      faces=[face], image_width=640, image_height=480))
         assert spin_until(executor, lambda: len(out.messages) >= 2, 10.0)
-        hidden = BRIDGE.imgmsg_to_cv2(out.messages[1])
+        hidden = bridge.imgmsg_to_cv2(out.messages[1])
         assert out.messages[1].header.stamp.sec == 2
         assert np.abs(hidden[76:216, 107:219].astype(int) - frame[76:216, 107:219]).mean() > 15
         assert np.array_equal(hidden[:, 400:], frame[:, 400:])
@@ -84,5 +82,5 @@ def test_anonymizer_masks_frames_whose_faces_never_come_and_hides_faces_otherwis
         test.images.publish(image_msg(frame, 3))
         test.faces.publish(FaceArray(header=image_msg(frame, 3).header, detection_ok=False))
         assert spin_until(executor, lambda: len(out.messages) >= 3, 10.0)
-        assert (BRIDGE.imgmsg_to_cv2(out.messages[2]) == 0).all()
+        assert (bridge.imgmsg_to_cv2(out.messages[2]) == 0).all()
         assert anonymizer.masked_frames == 2

@@ -16,12 +16,11 @@ from ros_helpers import Collector, ros_nodes, spin_until
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from facekp_ros.image_bridge import ImageBridge
+from facekp_ros import image_bridge as bridge
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import OUTPUT_QOS
 from facekp_ros.pipeline_node import PipelineNode
 
-BRIDGE = ImageBridge()
 SCENES = {'obamas': 2, 'avengers2': 4, 'the_beatles': 4, 'trump': 1, 'mona_lisa': 1}
 
 
@@ -60,11 +59,11 @@ def test_in_process_pipeline_hides_every_face_in_real_photos(data):
         for sec, (name, image, expected) in enumerate(load_images(data), start=1):
             header = Header(frame_id=name)
             header.stamp.sec = sec
-            test.images.publish(BRIDGE.cv2_to_imgmsg(image, 'bgr8', header))
+            test.images.publish(bridge.cv2_to_imgmsg(image, 'bgr8', header))
             assert spin_until(executor, lambda n=sec: len(anonymized.messages) >= n
                               and len(faces.messages) >= n, 30.0), name
             assert anonymized.messages[-1].header == header == faces.messages[-1].header
-            assert_faces_hidden(name, image, BRIDGE.imgmsg_to_cv2(anonymized.messages[-1]),
+            assert_faces_hidden(name, image, bridge.imgmsg_to_cv2(anonymized.messages[-1]),
                                 faces.messages[-1], expected)
             assert all(len(f.keypoints) == 68 for f in faces.messages[-1].faces)
         assert spin_until(executor, lambda: len(annotated.messages) == sec, 5.0)
@@ -96,7 +95,7 @@ def test_separate_node_processes_wired_like_the_launch_file(data, tmp_path):
                 return {(m.header.stamp.sec, m.header.stamp.nanosec) for m in messages}
 
             def unmasked():
-                return [m for m in anonymized.messages if BRIDGE.imgmsg_to_cv2(m).any()]
+                return [m for m in anonymized.messages if bridge.imgmsg_to_cv2(m).any()]
 
             # An unmasked frame exists only after its detections did; they may reach this
             # listener a little after the image. (Keypoints may skip frames under load.)
@@ -106,7 +105,7 @@ def test_separate_node_processes_wired_like_the_launch_file(data, tmp_path):
                               and stamps(unmasked()) <= stamps(faces.messages), 120.0)
             errors = [p.stderr.read() for p in processes if p.poll() is not None]
             assert done, f'too few messages; exited nodes said: {errors}'
-            masked = [m for m in anonymized.messages if not BRIDGE.imgmsg_to_cv2(m).any()]
+            masked = [m for m in anonymized.messages if not bridge.imgmsg_to_cv2(m).any()]
             # Until the detector's first answer, frames can only come out masked.
             assert len(masked) < len(anonymized.messages)
             assert unmasked() and stamps(unmasked()) <= stamps(faces.messages)

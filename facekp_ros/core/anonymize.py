@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from facekp_ros.core.checks import check_choice, check_range
+
 METHODS = ('blur', 'pixelate', 'fill')
 SHAPES = ('box', 'ellipse')
 MARGIN_SCALE_RANGE = (1.0, 3.0)
@@ -30,16 +32,6 @@ SAMPLES_PER_CELL = 8
 MAX_COORDINATE = 1e6
 
 
-def _check_range(name: str, value, bounds: tuple) -> None:
-    if not (isinstance(value, numbers.Real) and bounds[0] <= value <= bounds[1]):
-        raise ValueError(f'{name}={value!r} must be a number in [{bounds[0]}, {bounds[1]}]')
-
-
-def _check_choice(name: str, value, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} must be one of {', '.join(choices)}")
-
-
 @dataclass(frozen=True)
 class AnonymizeConfig:
     """How faces are hidden. See the module docstring for what strength means."""
@@ -51,10 +43,10 @@ class AnonymizeConfig:
     fill_bgr: tuple = (0, 0, 0)  # colour of 'fill' and of mask_whole_frame
 
     def __post_init__(self):
-        _check_choice('method', self.method, METHODS)
-        _check_choice('shape', self.shape, SHAPES)
-        _check_range('margin_scale', self.margin_scale, MARGIN_SCALE_RANGE)
-        _check_range('strength', self.strength, STRENGTH_RANGE)
+        check_choice('method', self.method, METHODS)
+        check_choice('shape', self.shape, SHAPES)
+        check_range('margin_scale', self.margin_scale, MARGIN_SCALE_RANGE)
+        check_range('strength', self.strength, STRENGTH_RANGE)
         colour = tuple(self.fill_bgr) if isinstance(self.fill_bgr, (tuple, list)) else ()
         if len(colour) != 3 or not all(isinstance(c, numbers.Integral) and 0 <= c <= 255
                                        for c in colour):
@@ -69,10 +61,21 @@ class AnonymizeConfig:
         return self.margin_scale
 
 
-def _check_image(bgr) -> None:
-    if not isinstance(bgr, np.ndarray) or bgr.ndim != 3 or bgr.shape[2] != 3 or not bgr.size:
-        shape = getattr(bgr, 'shape', type(bgr).__name__)
-        raise ValueError(f'expected a non-empty HxWx3 BGR image, got {shape}')
+def _check_image(image) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or not image.size \
+            or image.dtype.kind not in 'uif':
+        shape = getattr(image, 'shape', type(image).__name__)
+        raise ValueError(f'expected a non-empty HxW or HxWxC numeric image, got {shape}')
+
+
+def _fill_value(image: np.ndarray, config: 'AnonymizeConfig') -> np.ndarray:
+    """What a solid fill writes per pixel: fill_bgr in 8-bit BGR(A) images, else 0 (black)."""
+    channels = image.shape[2] if image.ndim == 3 else 1
+    value = np.zeros(channels, image.dtype)
+    if image.dtype == np.uint8 and channels in (3, 4):
+        value[:3] = config.fill_bgr
+        value[3:] = 255
+    return value if image.ndim == 3 else value[0]
 
 
 def box_is_usable(box) -> bool:
@@ -106,6 +109,10 @@ def _clip(region, image_hw) -> tuple:
             max(min(math.ceil(x1), width), 0), max(min(math.ceil(y1), height), 0))
 
 
+# Types cv2.resize and GaussianBlur work in; others are hidden through float32.
+_NATIVE_TYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+
+
 def _cell_means(roi: np.ndarray, cells_x: int, cells_y: int) -> np.ndarray:
     h, w = roi.shape[:2]
     sample_w, sample_h = min(w, cells_x * SAMPLES_PER_CELL), min(h, cells_y * SAMPLES_PER_CELL)
@@ -116,21 +123,25 @@ def _cell_means(roi: np.ndarray, cells_x: int, cells_y: int) -> np.ndarray:
 
 def _hidden_pixels(roi: np.ndarray, region_wh: tuple, config: AnonymizeConfig) -> np.ndarray:
     """roi's replacement: coarse cells sized from the whole (unclipped) region."""
+    if roi.dtype not in _NATIVE_TYPES:
+        hidden = _hidden_pixels(roi.astype(np.float32), region_wh, config)
+        info = np.iinfo(roi.dtype)
+        return np.clip(np.rint(hidden), info.min, info.max).astype(roi.dtype)
     h, w = roi.shape[:2]
     cells = CELLS_AT_STRENGTH_1[config.method] / config.strength
     cells_x = min(w, max(1, round(w * cells / max(region_wh[0], 1e-6))))
     cells_y = min(h, max(1, round(h * cells / max(region_wh[1], 1e-6))))
     small = _cell_means(roi, cells_x, cells_y)
     if config.method == 'pixelate':
-        return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST).reshape(roi.shape)
     # Blur: smooth the cells into each other so no blocky edges hint at features.
     small = cv2.GaussianBlur(small, (3, 3), 0, borderType=cv2.BORDER_REPLICATE)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(roi.shape)
 
 
 def _draw_shape(canvas: np.ndarray, box, region, offset, colour) -> None:
     """Fills the ellipse of region and the face box itself (ellipse rounding can never
-    leave a box corner showing) on canvas, whose pixel (0, 0) is image pixel offset."""
+    leave a box corner showing) on the mask canvas, whose pixel (0, 0) is image pixel offset."""
     x, y, w, h = face_box(box)
     ox, oy = offset
     x0, y0, x1, y1 = region
@@ -146,39 +157,39 @@ def _hide_face(out: np.ndarray, box, config: AnonymizeConfig) -> None:
     x0, y0, x1, y1 = _clip(region, out.shape[:2])
     if x1 <= x0 or y1 <= y0:
         return  # wholly outside the image
-    roi = out[y0:y1, x0:x1]  # a view: drawing on it draws on out, clipped to the region
-    if config.method == 'fill' and config.shape == 'ellipse':
-        _draw_shape(roi, box, region, (x0, y0), config.fill_bgr)
-        return
+    roi = out[y0:y1, x0:x1]  # a view: writing to it writes to out, clipped to the region
     if config.method == 'fill':
-        cv2.rectangle(roi, (0, 0), (x1 - x0 - 1, y1 - y0 - 1), config.fill_bgr, -1)
-        return
-    hidden = _hidden_pixels(roi, (region[2] - region[0], region[3] - region[1]), config)
+        hidden = np.empty_like(roi)
+        hidden[:] = _fill_value(out, config)
+    else:
+        hidden = _hidden_pixels(roi, (region[2] - region[0], region[3] - region[1]), config)
     if config.shape == 'box':
         roi[:] = hidden
         return
     mask = np.zeros(roi.shape[:2], np.uint8)
     _draw_shape(mask, box, region, (x0, y0), 255)
-    # copyTo writes roi in place; assigning its result makes that certain, for ~20 us.
-    roi[:] = cv2.copyTo(hidden, mask, roi)
+    inside = mask.astype(bool)
+    np.copyto(roi, hidden, where=inside[..., None] if roi.ndim == 3 else inside)
 
 
-def anonymize(bgr: np.ndarray, faces, config: AnonymizeConfig) -> np.ndarray:
-    """A copy of bgr with every face's region hidden; bgr itself is left as it was.
+def anonymize(image: np.ndarray, faces, config: AnonymizeConfig) -> np.ndarray:
+    """A copy of image with every face's region hidden; image itself is left as it was.
 
-    Faces partly or wholly outside the image are handled. ValueError for an image that is
-    not HxWx3 or a face box that is not finite (failsafe.safe_anonymize masks the frame).
+    image is a camera's own pixels, HxW or HxWxC of any numeric type (grey, colour, 16-bit,
+    float), so the anonymized stream keeps its encoding. Faces partly or wholly outside the
+    image are handled. ValueError for an image that is not an image or a face box that is not
+    finite (failsafe.safe_anonymize then masks the frame).
     """
-    _check_image(bgr)
-    out = bgr.copy()
+    _check_image(image)
+    out = image.copy()
     for face in faces:
         _hide_face(out, face.box, config)
     return out
 
 
-def mask_whole_frame(bgr: np.ndarray, config: AnonymizeConfig) -> np.ndarray:
-    """The fail-closed output: a frame of bgr's size in solid fill_bgr, revealing nothing."""
-    _check_image(bgr)
-    out = np.empty_like(bgr)
-    cv2.rectangle(out, (0, 0), (out.shape[1] - 1, out.shape[0] - 1), config.fill_bgr, -1)
+def mask_whole_frame(image: np.ndarray, config: AnonymizeConfig) -> np.ndarray:
+    """The fail-closed output: a frame like image in solid fill (see _fill_value)."""
+    _check_image(image)
+    out = np.empty_like(image)
+    out[:] = _fill_value(image, config)
     return out

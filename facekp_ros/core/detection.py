@@ -1,11 +1,29 @@
-"""One entry point for every face detector, and detection that never raises."""
+"""Finding faces: what to mask is decided for recall, what to report for confidence.
+
+Every plausible face (score >= mask_threshold, side >= min_mask_size) is masked; of those,
+the confident ones (score >= score_threshold, side >= min_face_size) are also reported on
+/face_keypoints. The rest travel as Detections.mask_only: hidden, never reported.
+"""
 import inspect
+import math
+import time
+from dataclasses import dataclass, field
 
-import numpy as np
+import cv2
 
+from facekp_ros.core.checks import check_choice, check_range
+from facekp_ros.core.image_codec import check_bgr8
+from facekp_ros.core.preprocess import denoise
+from facekp_ros.core.scan import ScanPlan, scan
 from facekp_ros.core.types import Detections
 
 DETECTORS = ('retinaface', 'haar')
+SCORE_RANGE = (0.05, 1.0)
+MIN_FACE_RANGE = (1, 4096)
+INPUT_SCALE_RANGE = (0.1, 2.0)
+WORKING_SIZE_RANGE = (160, 8192)
+SMALL_FACE_ZOOM_RANGE = (0.0, 4.0)
+DENOISE_RANGE = (0.0, 50.0)
 
 
 def _detector_class(name: str):
@@ -35,23 +53,68 @@ def create_detector(name: str, providers='auto', **params):
     return detector_class(**params)
 
 
-def check_image(bgr) -> None:
-    """ValueError unless bgr is a non-empty uint8 H x W x 3 (BGR) array."""
-    if isinstance(bgr, np.ndarray) and bgr.dtype == np.uint8 and bgr.ndim == 3 \
-            and bgr.shape[2] == 3 and bgr.size > 0:
-        return
-    shape = getattr(bgr, 'shape', None)
-    dtype = getattr(bgr, 'dtype', type(bgr).__name__)
-    raise ValueError(f'expected a non-empty uint8 HxWx3 BGR image, got {dtype} {shape} '
-                     '(convert it first, e.g. cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) or '
-                     'cv2.COLOR_BGRA2BGR, and scale float images to 0-255 uint8)')
+@dataclass(frozen=True)
+class DetectionConfig:
+    detector: str = 'retinaface'
+    providers: str = 'auto'
+    threads: int = 0  # onnxruntime intra-op threads; 0 = one per core
+    score_threshold: float = 0.6  # reported faces
+    mask_threshold: float = 0.3  # masked faces (<= score_threshold)
+    nms_threshold: float = 0.4
+    min_face_size: float = 16  # px, reported faces
+    min_mask_size: float = 8  # px, masked faces
+    plan: ScanPlan = field(default_factory=ScanPlan)
+    denoise_strength: float = 0.0  # fastNlMeans h before detection; 0 = off
+
+    def __post_init__(self):
+        check_choice('detector', self.detector, DETECTORS)
+        for name in ('score_threshold', 'mask_threshold', 'nms_threshold'):
+            check_range(name, getattr(self, name), SCORE_RANGE)
+        if self.mask_threshold > self.score_threshold:
+            raise ValueError(f'mask_threshold={self.mask_threshold} is above score_threshold='
+                             f'{self.score_threshold}: every reported face must be masked')
+        check_range('min_face_size', self.min_face_size, MIN_FACE_RANGE)
+        check_range('min_mask_size', self.min_mask_size, MIN_FACE_RANGE)
+        check_range('input_scale', self.plan.input_scale, INPUT_SCALE_RANGE)
+        check_range('working_size', self.plan.working_size, WORKING_SIZE_RANGE, integer=True)
+        check_range('small_face_zoom', self.plan.small_face_zoom, SMALL_FACE_ZOOM_RANGE)
+        check_range('denoise_strength', self.denoise_strength, DENOISE_RANGE)
 
 
-def detect(detector, bgr) -> Detections:
-    """Faces in bgr. Any failure gives ok=False with the reason: the caller fails closed."""
-    name = getattr(detector, 'name', type(detector).__name__)
-    try:
-        check_image(bgr)
-        return Detections(detector.detect(bgr), name)
-    except Exception as error:  # noqa: BLE001 - a failed frame must be reported, not raised
-        return Detections([], name, ok=False, error=f'{type(error).__name__}: {error}')
+class FaceFinder:
+    """find(bgr) -> Detections of one image; never raises (a failure gives ok=False)."""
+
+    def __init__(self, config: DetectionConfig):
+        self.config = config
+        params = {'threads': config.threads} if config.detector == 'retinaface' else {}
+        self.detector = create_detector(config.detector, providers=config.providers, **params)
+        self.name = config.detector
+
+    def find(self, bgr, timeout_ms: float = math.inf) -> Detections:
+        """Faces in bgr. A detection slower than timeout_ms counts as failed: the frame is
+        stale and its faces may have moved (live streams); offline work has no time-out."""
+        start = time.perf_counter()
+        try:
+            check_bgr8(bgr)
+            found = self._candidates(bgr)
+        except Exception as error:  # noqa: BLE001 - a failed frame must be reported, not raised
+            return Detections([], self.name, ok=False, error=f'{type(error).__name__}: {error}')
+        elapsed_ms = (time.perf_counter() - start) * 1e3
+        if elapsed_ms > timeout_ms:
+            return Detections([], self.name, ok=False,
+                              error=f'detection took {elapsed_ms:.0f} ms > {timeout_ms:.0f} ms')
+        c = self.config
+        reported = (found.scores >= c.score_threshold) \
+            & (found.boxes[:, 2:].min(1) >= c.min_face_size)
+        return Detections(found.select(reported).faces(), self.name,
+                          mask_only=found.select(~reported).faces())
+
+    def _candidates(self, bgr):
+        c = self.config
+        if c.denoise_strength:
+            try:
+                bgr = denoise(bgr, c.denoise_strength)
+            except (ValueError, cv2.error) as error:
+                raise RuntimeError(f'denoise failed: {error}') from error
+        found = scan(self.detector, bgr, c.plan, c.mask_threshold)
+        return found.merged(c.nms_threshold, c.min_mask_size)

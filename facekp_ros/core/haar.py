@@ -4,7 +4,7 @@ import numbers
 import cv2
 import numpy as np
 
-from facekp_ros.core.types import Face
+from facekp_ros.core.scan import Candidates
 
 EYE_SEARCH_WIDTH = 160  # px: faces narrower than this are enlarged for the eye search
 
@@ -70,15 +70,24 @@ class HaarFaceDetector:
             landmarks[1] = min(image_right, key=lambda c: abs(c[0] - (x + 0.7 * w)))
         return landmarks
 
-    def detect(self, bgr: np.ndarray) -> list:
+    def candidates(self, bgr: np.ndarray, scale: float, threshold: float) -> Candidates:
+        """Faces scoring above threshold with bgr resized by scale, in bgr's pixels."""
+        if scale != 1.0:
+            bgr = cv2.resize(bgr, None, fx=scale, fy=scale,
+                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         gray = cv2.equalizeHist(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+        side = max(1, round(self.min_face_size * scale))
         boxes, _, weights = self.faces.detectMultiScale3(
-            gray, self.scale_factor, self.min_neighbors,
-            minSize=(self.min_face_size, self.min_face_size), outputRejectLevels=True)
-        faces = []
-        for box, weight in zip(boxes, np.asarray(weights).reshape(-1)):
-            landmarks = (self._eye_landmarks(gray, box) if self.eyes is not None
-                         else np.zeros((0, 2)))
-            score = float(1.0 / (1.0 + np.exp(-float(weight))))
-            faces.append(Face(box=box, score=score, landmarks=landmarks))
-        return faces
+            gray, self.scale_factor, self.min_neighbors, minSize=(side, side),
+            outputRejectLevels=True)
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        scores = (1.0 / (1.0 + np.exp(-np.asarray(weights, np.float64).reshape(-1))))
+        keep = scores > threshold
+        boxes, scores = boxes[keep], scores[keep].astype(np.float32)
+        points = 5 if self.eyes is not None else 0
+        landmarks = np.stack([self._eye_landmarks(gray, box) for box in boxes]) \
+            if points and len(boxes) else np.zeros((len(boxes), points, 2), np.float32)
+        return Candidates(boxes / scale, scores, landmarks / scale)
+
+    def detect(self, bgr: np.ndarray) -> list:
+        return self.candidates(bgr, 1.0, 0.0).faces()

@@ -1,94 +1,108 @@
-"""The whole job on one frame, in one process: detect, track, keypoints, anonymize, draw.
+"""The whole job on one frame, in one process: detect and track, keypoints, anonymize, draw.
 
-Used by the in-process pipeline node, the `facekp` command line and the benchmarks, so
-that all of them run exactly the same code.
+Used by the in-process pipeline node, the `facekp` command line, the bag anonymizer and the
+benchmarks, so that all of them run exactly the same stages (core.stages). A frame runs in
+two steps, detect() then finish(), so that two threads can overlap them (core.worker).
 """
+import math
 import time
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from facekp_ros.core.anonymize import AnonymizeConfig
-from facekp_ros.core.detection import create_detector, detect
-from facekp_ros.core.draw import draw_faces
-from facekp_ros.core.failsafe import safe_anonymize
-from facekp_ros.core.keypoints import KeypointEstimator
-from facekp_ros.core.preprocess import denoise
-from facekp_ros.core.smoothing import KeypointSmoother
-from facekp_ros.core.tracking import IouTracker
+from facekp_ros.core.detection import DetectionConfig
+from facekp_ros.core.image_codec import CameraImage, from_bgr8
+from facekp_ros.core.stages import (
+    AnnotateConfig,
+    AnnotateStage,
+    AnonymizeStage,
+    DetectStage,
+    KeypointConfig,
+    KeypointStage,
+)
 from facekp_ros.core.types import Detections
 
 
-@dataclass
+@dataclass(frozen=True)
 class PipelineConfig:
-    detector: str = 'retinaface'
-    detector_params: dict = field(default_factory=dict)
-    denoise_strength: float = 0.0  # 0: off
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
     hold_frames: int = 5
-    keypoints: bool = True
-    keypoint_model: str = ''  # '' = the shipped model
-    providers: str = 'auto'
-    keypoint_providers: str = 'auto'
-    smoothing: bool = False
+    keypoints: KeypointConfig | None = field(default_factory=KeypointConfig)  # None: off
     anonymize: AnonymizeConfig = field(default_factory=AnonymizeConfig)
-    # A frame whose detection takes longer than this is treated as failed (fully masked).
-    detection_timeout_ms: float = 500.0
-    annotate: bool = True
-    annotate_anonymized: bool = False
+    annotate: AnnotateConfig | None = field(default_factory=AnnotateConfig)  # None: off
+    # Live streams: a detection slower than this counts as failed (fully masked). Offline
+    # work (files, bags) has none: it is never stale.
+    detection_timeout_ms: float = math.inf
 
 
 @dataclass
 class FrameResult:
-    detections: Detections
-    faces: list  # detected + held over, with keypoints when enabled
-    anonymized: np.ndarray
+    detections: Detections  # reported faces (with keypoints) and mask-only ones
+    anonymized: CameraImage  # in the frame's own encoding
     masked_whole_frame: bool
-    annotated: np.ndarray | None
+    annotated: np.ndarray | None  # bgr8
     timings_ms: dict
 
-
-def detect_within(detector, bgr, denoise_strength: float, timeout_ms: float) -> Detections:
-    """Detection (after optional de-noising) that counts as failed when it ran too long:
-    the frame is then stale and its faces may have moved, so it must be fully masked."""
-    start = time.perf_counter()
-    if denoise_strength:
-        try:
-            bgr = denoise(bgr, denoise_strength)
-        except (ValueError, cv2.error) as error:
-            return Detections([], detector.name, ok=False, error=f'denoise failed: {error}')
-    detections = detect(detector, bgr)
-    elapsed_ms = (time.perf_counter() - start) * 1e3
-    if detections.ok and elapsed_ms > timeout_ms:
-        return Detections([], detections.detector, ok=False,
-                          error=f'detection took {elapsed_ms:.0f} ms > {timeout_ms:.0f} ms')
-    return detections
+    @property
+    def faces(self) -> list:
+        return self.detections.faces
 
 
 class FacePipeline:
     """Owns the models and per-stream state (tracks, smoothing) of one image stream."""
 
-    def __init__(self, config: PipelineConfig):
+    def __init__(self, config: PipelineConfig | None = None):
+        config = config or PipelineConfig()
         self.config = config
-        self.detector = create_detector(config.detector, providers=config.providers,
-                                        **config.detector_params)
-        self.tracker = IouTracker(hold_frames=config.hold_frames)
-        self.estimator = (KeypointEstimator(config.keypoint_model or None,
-                                            config.keypoint_providers)
-                          if config.keypoints else None)
-        self.smoother = KeypointSmoother() if config.smoothing else None
+        self.detect_stage = DetectStage(config.detection, config.hold_frames,
+                                        config.detection_timeout_ms)
+        self.keypoint_stage = KeypointStage(config.keypoints) if config.keypoints else None
+        self.anonymize_stage = AnonymizeStage(config.anonymize)
+        self.annotate_stage = AnnotateStage(config.annotate) if config.annotate else None
+
+    def reconfigure(self, config: PipelineConfig) -> None:
+        """New settings between frames; which stages run is fixed at construction."""
+        if (config.keypoints is None) != (self.keypoint_stage is None) \
+                or (config.annotate is None) != (self.annotate_stage is None):
+            raise ValueError('keypoints and annotation are switched on or off at start-up')
+        self.detect_stage.reconfigure(config.detection, config.hold_frames,
+                                      config.detection_timeout_ms)
+        for stage, stage_config in ((self.keypoint_stage, config.keypoints),
+                                    (self.anonymize_stage, config.anonymize),
+                                    (self.annotate_stage, config.annotate)):
+            if stage is not None:
+                stage.reconfigure(stage_config)
+        self.config = config
+
+    def in_effect(self) -> tuple:
+        """The settings each stage runs with now."""
+        return (self.detect_stage.in_effect(),
+                *(stage.config for stage in (self.keypoint_stage, self.anonymize_stage,
+                                             self.annotate_stage) if stage is not None))
 
     @property
     def keypoint_names(self) -> tuple:
-        return tuple(self.estimator.keypoint_names) if self.estimator else ()
+        return self.keypoint_stage.keypoint_names if self.keypoint_stage else ()
 
     @property
     def keypoint_model(self) -> str:
-        return self.estimator.model_name if self.estimator else ''
+        return self.keypoint_stage.model_name if self.keypoint_stage else ''
 
-    def process(self, bgr: np.ndarray, t_s: float | None = None) -> FrameResult:
-        t_s = time.monotonic() if t_s is None else t_s
-        timings = {}
+    def reset(self) -> None:
+        """The next frame starts a new stream (unrelated photos, a restarted video)."""
+        self.detect_stage.reset()
+
+    def detect(self, image: CameraImage) -> tuple:
+        """Step 1: (Detections, ms) of image, tracked."""
+        start = time.perf_counter()
+        detections = self.detect_stage.run(image.bgr8)
+        return detections, (time.perf_counter() - start) * 1e3
+
+    def finish(self, image: CameraImage, detected: tuple, t_s: float) -> FrameResult:
+        """Step 2: keypoints, the anonymized and the annotated image of a detected frame."""
+        detections, detect_ms = detected
+        timings = {'detect': detect_ms}
         clock = time.perf_counter()
 
         def lap(stage):
@@ -97,22 +111,22 @@ class FacePipeline:
             timings[stage] = (now - clock) * 1e3
             clock = now
 
-        detections = detect_within(self.detector, bgr, self.config.denoise_strength,
-                                   self.config.detection_timeout_ms)
-        lap('detect')
-        faces = self.tracker.update(detections.faces) if detections.ok else []
-        lap('track')
-        if self.estimator and faces:
-            faces = self.estimator.estimate(bgr, faces)
-            if self.smoother:
-                faces = self.smoother.apply(faces, t_s)
+        if self.keypoint_stage and detections.faces:
+            detections.faces = self.keypoint_stage.run(image.bgr8, detections.faces, t_s)
         lap('keypoints')
-        anonymized, masked = safe_anonymize(bgr, detections, faces, self.config.anonymize)
+        anonymized, masked = self.anonymize_stage.run(image, detections)
         lap('anonymize')
         annotated = None
-        if self.config.annotate:
-            base = anonymized if self.config.annotate_anonymized else bgr
-            annotated = draw_faces(base, faces)
+        if self.annotate_stage:
+            anonymized_bgr = anonymized.bgr8 if self.annotate_stage.config.on_anonymized \
+                else None
+            annotated = self.annotate_stage.run(image.bgr8, anonymized_bgr, detections.faces)
         lap('draw')
         timings['total'] = sum(timings.values())
-        return FrameResult(detections, faces, anonymized, masked, annotated, timings)
+        return FrameResult(detections, anonymized, masked, annotated, timings)
+
+    def process(self, image, t_s: float | None = None) -> FrameResult:
+        """Both steps on one frame: a CameraImage, or a uint8 BGR array."""
+        image = image if isinstance(image, CameraImage) else from_bgr8(image)
+        t_s = time.monotonic() if t_s is None else t_s
+        return self.finish(image, self.detect(image), t_s)

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from facekp_ros.core.onnx_runtime import create_session
-from facekp_ros.core.types import Face
+from facekp_ros.core.scan import Candidates
 
 # The channel means it was trained with (Pytorch_Retinaface's 104, 117, 123, in BGR order).
 MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)
@@ -92,46 +92,49 @@ class RetinaFaceDetector:
                              f'{[i.shape for i in inputs]} and output widths {widths} (leave '
                              'model_path empty for the built-in RetinaFace)')
 
-    def preprocess(self, bgr: np.ndarray) -> tuple:
-        """(NCHW blob, (sx, sy) input pixels per image pixel)."""
+    def preprocess(self, bgr: np.ndarray, scale: float) -> tuple:
+        """(NCHW blob, (sx, sy) input pixels per image pixel) for bgr resized by scale."""
         height, width = bgr.shape[:2]
-        if self.input_scale != 1.0:
-            size = (max(1, round(width * self.input_scale)),
-                    max(1, round(height * self.input_scale)))
-            shrink = self.input_scale < 1
+        if scale != 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
             bgr = cv2.resize(bgr, size,
-                             interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         blob = (bgr.astype(np.float32) - MEAN_BGR).transpose(2, 0, 1)[np.newaxis]
-        scale = np.array([bgr.shape[1] / width, bgr.shape[0] / height], np.float32)
-        return np.ascontiguousarray(blob), scale
+        factors = np.array([bgr.shape[1] / width, bgr.shape[0] / height], np.float32)
+        return np.ascontiguousarray(blob), factors
 
     def infer(self, blob: np.ndarray) -> list:
         return self.session.run(None, {self.input_name: blob})
 
-    def postprocess(self, outputs: list, input_hw: tuple, scale: np.ndarray) -> list:
-        """Faces in image pixels from the raw outputs of one input of size input_hw."""
+    def postprocess(self, outputs: list, input_hw: tuple, factors: np.ndarray,
+                    threshold: float) -> Candidates:
+        """Every anchor scoring above threshold, decoded to image pixels (no NMS)."""
         deltas, scores, points = (o[0] for o in outputs)
         anchors = anchors_for(*input_hw)
         if len(anchors) != len(scores):
             raise RuntimeError(f'model gave {len(scores)} anchors for a {input_hw} input, '
                                f'expected {len(anchors)}: not the RetinaFace layout')
-        candidates = np.flatnonzero(scores[:, 1] > self.score_threshold)
-        candidates = candidates[np.argsort(-scores[candidates, 1])[:MAX_CANDIDATES]]
-        anchors, deltas = anchors[candidates], deltas[candidates]
-        scores, points = scores[candidates, 1], points[candidates].reshape(-1, 5, 2)
+        chosen = np.flatnonzero(scores[:, 1] > threshold)
+        chosen = chosen[np.argsort(-scores[chosen, 1])[:MAX_CANDIDATES]]
+        anchors, deltas = anchors[chosen], deltas[chosen]
         centres = anchors[:, :2] + deltas[:, :2] * CENTER_VARIANCE * anchors[:, 2:]
         sizes = anchors[:, 2:] * np.exp(deltas[:, 2:] * SIZE_VARIANCE)
-        boxes = np.hstack([centres - sizes / 2, sizes]) / np.tile(scale, 2)
-        points = (anchors[:, None, :2] + points * CENTER_VARIANCE * anchors[:, None, 2:]) / scale
-        big_enough = np.flatnonzero(boxes[:, 2:].min(1) >= self.min_face_size)
-        kept = cv2.dnn.NMSBoxes(boxes[big_enough].tolist(), scores[big_enough].tolist(),
-                                self.score_threshold, self.nms_threshold)
+        boxes = np.hstack([centres - sizes / 2, sizes]) / np.tile(factors, 2)
         # The network's first point is the eye on the image's left, which is the subject's
         # right eye, then nose, then the mouth corner on the image's left: the order of
         # LANDMARK5_NAMES (checked on faces68 against the labelled eye points).
-        return [Face(box=boxes[i], score=float(scores[i]), landmarks=points[i])
-                for i in big_enough[np.asarray(kept, int).reshape(-1)]]
+        landmarks = (anchors[:, None, :2] + points[chosen].reshape(-1, 5, 2) * CENTER_VARIANCE
+                     * anchors[:, None, 2:]) / factors
+        return Candidates(boxes.astype(np.float32), scores[chosen, 1].astype(np.float32),
+                          landmarks.astype(np.float32))
+
+    def candidates(self, bgr: np.ndarray, scale: float, threshold: float) -> Candidates:
+        """Faces scoring above threshold with bgr resized by scale, in bgr's pixels, not
+        merged: a scan (core.scan) gathers them from several passes, then merges."""
+        blob, factors = self.preprocess(bgr, scale)
+        return self.postprocess(self.infer(blob), blob.shape[2:], factors, threshold)
 
     def detect(self, bgr: np.ndarray) -> list:
-        blob, scale = self.preprocess(bgr)
-        return self.postprocess(self.infer(blob), blob.shape[2:], scale)
+        """Faces in bgr: one pass at input_scale, score_threshold, min_face_size, NMS."""
+        found = self.candidates(bgr, self.input_scale, self.score_threshold)
+        return found.merged(self.nms_threshold, self.min_face_size).faces()

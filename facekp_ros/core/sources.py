@@ -149,7 +149,7 @@ def _natural_key(path: pathlib.Path) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r'(\d+)', path.name)]
 
 
-def _image_files(folder: pathlib.Path) -> list:
+def image_files(folder: pathlib.Path) -> list:
     files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
                     and not p.name.startswith('.')), key=_natural_key)
     if not files:
@@ -169,16 +169,10 @@ def _bag(path: pathlib.Path, topic: str):
 
     fps is the topic's average rate over the whole bag.
     """
-    from rosbags.highlevel import AnyReader
+    # bag_io needs rosbags: imported only for bags.
+    from facekp_ros.bag_io import decode_message, image_connections, open_reader
 
-    # bag_io decodes with the image bridge, which uses the sensor_msgs types: not at import.
-    from facekp_ros.bag_io import image_connections, message_to_bgr8
-
-    try:
-        reader = AnyReader([path])
-        reader.open()
-    except Exception as error:  # noqa: BLE001 - rosbags raises many types for a bad bag
-        raise ValueError(f'cannot read bag {path}: {error}') from error
+    reader = open_reader(path)
     try:
         connections = image_connections(reader, topic)
     except ValueError as error:
@@ -189,8 +183,7 @@ def _bag(path: pathlib.Path, topic: str):
     def make_items() -> Items:
         for connection, stamp_ns, raw in reader.messages(connections=connections):
             try:
-                yield message_to_bgr8(reader.deserialize(raw, connection.msgtype),
-                                      connection.msgtype)
+                yield decode_message(reader, connection, raw)[1].bgr8
             except ValueError as error:
                 yield f'{connection.topic} message at {stamp_ns} ns: {error}'
 
@@ -222,7 +215,7 @@ def _open_path(source: str, bag_topic: str) -> tuple:
         make_items, fps, close = _bag(path, bag_topic)
         return make_items, f'bag {path}', fps, close
     if path.is_dir():
-        files = _image_files(path)
+        files = image_files(path)
         return lambda: _read_images(files), f'folder {path}', 0.0, None
     if path.suffix.lower() in IMAGE_SUFFIXES:
         frame = cv2.imread(str(path))

@@ -3,7 +3,9 @@ import collections
 import itertools
 import math
 import numbers
+import threading
 
+MAX_WAIT_RANGE = (0.01, 10.0)  # s
 # Keys remembered per side, as a multiple of max_pending, to recognise a stamp seen twice.
 KEY_MEMORY = 4
 
@@ -30,8 +32,8 @@ class StampSync:
     """Meets each image with the faces found in it (same stamp key); never guesses.
 
     add_image / add_faces return the (image, faces) pair they complete, or None. Images
-    that will never be paired are handed out by expired(now_s): the caller must mask or
-    drop them, never publish them raw. They are images that
+    that will never be paired are handed out by expired(now_s) as (image, reason): the
+    caller must mask or drop them, never publish them raw. They are images that
       - waited longer than max_wait_s ('timeout'),
       - were pushed out by max_pending newer waiting images ('evicted'),
       - carry a key already seen on that side ('duplicate': which faces belong to which
@@ -95,7 +97,8 @@ class StampSync:
         return None
 
     def expired(self, now_s: float) -> list:
-        """Images that will never be paired, oldest first; each is handed out once."""
+        """[(image, reason)] of images that will never be paired, oldest first; each is
+        handed out once."""
         while self._images and now_s - next(iter(self._images.values()))[1] > self.max_wait_s:
             self._give_up(self._images.popitem(last=False)[1][0], 'timeout')
         while self._faces and now_s - next(iter(self._faces.values()))[1] > self.max_wait_s:
@@ -105,7 +108,7 @@ class StampSync:
         return images
 
     def _give_up(self, image, reason: str) -> None:
-        self._unpaired.append(image)
+        self._unpaired.append((image, reason))
         self.expired_counts[reason] += 1
 
     def _forget(self, key) -> None:
@@ -119,3 +122,19 @@ class StampSync:
         if self.supersede:
             for key in older_keys:
                 self._give_up(self._images.pop(key)[0], 'superseded')
+
+
+class IncreasingStamps:
+    """Lets a stamp through only when it is newer than every stamp let through before, so an
+    output stream's stamps only increase, whichever thread publishes."""
+
+    def __init__(self):
+        self._last = None
+        self._lock = threading.Lock()
+
+    def admit(self, sec: int, nanosec: int) -> bool:
+        with self._lock:
+            if self._last is not None and (sec, nanosec) <= self._last:
+                return False
+            self._last = (sec, nanosec)
+            return True

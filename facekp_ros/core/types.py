@@ -41,7 +41,9 @@ class Face:
 class Detections:
     """Result of running a detector on one image."""
 
-    faces: list
+    faces: list  # reported: confident faces (tracked, held over, with keypoints)
     detector: str
     ok: bool = True  # False: detection failed; the image must be treated as unsafe
     error: str = ''
+    # Plausible faces below the reporting threshold or size: masked, never reported.
+    mask_only: list = field(default_factory=list)

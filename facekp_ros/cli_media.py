@@ -1,0 +1,275 @@
+"""`facekp image` and `facekp video`: inputs and outputs, JSON records, progress, the runs."""
+import json
+import os
+import pathlib
+import sys
+import threading
+
+import cv2
+from tqdm import tqdm
+
+from facekp_ros.core.image_codec import from_array, from_bgr8
+from facekp_ros.core.pipeline import FacePipeline
+from facekp_ros.core.sources import image_files, open_source
+from facekp_ros.core.types import LANDMARK5_NAMES
+from facekp_ros.core.worker import FrameWorker
+
+
+class CliError(Exception):
+    """A problem with the user's arguments or paths: one line on stderr, exit code 2."""
+
+
+def _point(xy) -> list | None:
+    x, y = (float(v) for v in xy)
+    return [round(x, 2), round(y, 2)] if x == x and y == y else None  # NaN: not found
+
+
+def _box(face) -> dict:
+    x, y, w, h = (round(float(v), 2) for v in face.box)
+    return {'x': x, 'y': y, 'width': w, 'height': h}
+
+
+def face_record(face, keypoint_names) -> dict:
+    return {
+        'track_id': face.track_id,
+        'box': _box(face),
+        'score': round(face.score, 4),
+        'held_frames': face.frames_since_seen,
+        'landmarks': {name: _point(p) for name, p in zip(LANDMARK5_NAMES, face.landmarks)},
+        'keypoints': {name: _point(p) for name, p in zip(keypoint_names, face.keypoints)},
+    }
+
+
+def frame_record(pipeline, result) -> dict:
+    detections = result.detections
+    return {'detection_ok': detections.ok, 'error': detections.error,
+            'masked_whole_frame': result.masked_whole_frame,
+            'faces': [face_record(f, pipeline.keypoint_names) for f in detections.faces],
+            'mask_only': [{'box': _box(f), 'score': round(f.score, 4)}
+                          for f in detections.mask_only]}
+
+
+def _is_camera(source: str) -> bool:
+    return source.isdigit() or source.startswith('/dev/video')
+
+
+def _writable_folder(folder: pathlib.Path, create: bool) -> pathlib.Path:
+    if create and not folder.exists() and folder.parent.is_dir():
+        folder.mkdir()
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise CliError(f'cannot write to folder {folder}: it does not exist or is not '
+                       'writable')
+    return folder
+
+
+def plan_outputs(inputs: list, out: str | None, kind: str, suffix: str) -> list:
+    """[(input, output path)]. One input: out is the file (or an existing folder); several:
+    out is a folder (made when missing). Without out, each output lands beside its input as
+    <name>_<kind><suffix>. Checked before any work is done."""
+    folder = None
+    if out and (len(inputs) > 1 or pathlib.Path(out).is_dir()):
+        folder = _writable_folder(pathlib.Path(out).expanduser(), create=len(inputs) > 1)
+    planned = []
+    for source in inputs:
+        path = pathlib.Path(str(source))
+        name = f'camera{path.name}' if _is_camera(str(source)) else path.stem
+        if out and folder is None:
+            target = pathlib.Path(out).expanduser()
+            _writable_folder(target.parent if str(target.parent) else pathlib.Path('.'), False)
+        elif folder is not None:
+            target = folder / f'{name}_{kind}{suffix}'
+        elif _is_camera(str(source)):
+            raise CliError(f'give --out for camera {source}')
+        else:
+            target = path.with_name(f'{name}_{kind}{suffix}')
+        planned.append((source, target))
+    return planned
+
+
+def expand_images(inputs: list) -> list:
+    """Image files, with each folder replaced by its images in natural order."""
+    files = []
+    for item in inputs:
+        path = pathlib.Path(item).expanduser()
+        if path.is_dir():
+            try:
+                files += image_files(path)
+            except ValueError as error:
+                raise CliError(str(error)) from error
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CliError(f'cannot read image {item}: no such file or folder')
+    return files
+
+
+def _write_json_lines(path, records: list, as_one: bool) -> None:
+    text = json.dumps(records[0], indent=1) if as_one else \
+        '\n'.join(json.dumps(r) for r in records)
+    pathlib.Path(path).write_text(text + '\n')
+
+
+def _summary(result) -> str:
+    faces = result.detections.faces
+    lines = [f'{len(faces)} face(s)' + (f', {len(result.detections.mask_only)} more hidden'
+                                         if result.detections.mask_only else '')]
+    for face in faces:
+        x, y, w, h = (int(round(float(v))) for v in face.box)
+        lines.append(f'  id {face.track_id}: box x={x} y={y} w={w} h={h} '
+                     f'score={face.score:.3f}')
+    return '\n'.join(lines)
+
+
+def run_images(args, config) -> int:
+    files = expand_images(args.inputs)
+    kind = 'anonymized' if args.anonymize else 'annotated'
+    planned = plan_outputs(files, args.out, kind, '')
+    planned = [(s, t if t.suffix else t.with_suffix(s.suffix)) for s, t in planned]
+    for _, target in planned:
+        if not cv2.haveImageWriter(str(target)):
+            raise CliError(f'cannot write {target}: unknown image type (use .jpg or .png)')
+    if args.anonymized and len(files) > 1:
+        raise CliError('--anonymized takes one input; use --anonymize with --out FOLDER')
+    pipeline = FacePipeline(config)
+    records, failed = [], 0
+    for source, target in tqdm(planned, unit='image', disable=args.quiet or len(files) < 2):
+        pixels = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
+        if pixels is None:
+            print(f'facekp: {source}: not an image OpenCV can decode, skipped', file=sys.stderr)
+            failed += 1
+            continue
+        pipeline.reset()  # unrelated photos: no tracks carried over
+        result = pipeline.process(from_array(pixels))
+        cv2.imwrite(str(target), result.anonymized.pixels if args.anonymize
+                    else result.annotated)
+        if args.anonymized:
+            cv2.imwrite(str(args.anonymized), result.anonymized.pixels)
+        if not result.detections.ok:
+            print(f'facekp: {source}: detection failed, whole image masked: '
+                  f'{result.detections.error}', file=sys.stderr)
+        print(f'{source}: {_summary(result)}')
+        records.append({'image': str(source), 'output': str(target),
+                        'width': pixels.shape[1], 'height': pixels.shape[0],
+                        'detector': config.detection.detector,
+                        'keypoint_model': pipeline.keypoint_model,
+                        **frame_record(pipeline, result)})
+    if args.json and records:
+        _write_json_lines(args.json, records, as_one=len(files) == 1)
+    if not records:
+        raise CliError('no input image could be read')
+    return 1 if failed else 0
+
+
+def frame_count(source: str) -> int | None:
+    """Total frames for the progress bar; None for cameras and streams."""
+    if _is_camera(source) or not pathlib.Path(source).is_file():
+        return None
+    capture = cv2.VideoCapture(source)
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    return count if count > 0 else None
+
+
+class VideoRun:
+    """One video through the pipeline: detection of frame N+1 on one thread while frame N
+    gets keypoints, anonymization and is written on another; frames stay in order."""
+
+    def __init__(self, pipeline, source_name: str, target: pathlib.Path, fps: float, args,
+                 json_file):
+        self.pipeline, self.target, self.fps, self.args = pipeline, target, fps, args
+        self.source_name = source_name
+        self.json_file, self.writer, self.written = json_file, None, 0
+        self.errors = []
+        self.worker = FrameWorker('video', [self._detect, self._finish], self._failed,
+                                  newest_only=False)
+
+    def _detect(self, item):
+        index, frame = item
+        image = from_bgr8(frame)
+        return image, self.pipeline.detect(image)
+
+    def _finish(self, item, detected) -> None:
+        index, frame = item
+        image, detections = detected
+        result = self.pipeline.finish(image, detections, index / self.fps)
+        out = result.anonymized.pixels if self.args.anonymize else result.annotated
+        if self.writer is None:
+            self.writer = open_writer(self.target, self.fps, out.shape)
+            self.size = (out.shape[1], out.shape[0])
+        # A video has one frame size; VideoWriter silently drops frames of any other.
+        self.writer.write(out if (out.shape[1], out.shape[0]) == self.size
+                          else cv2.resize(out, self.size))
+        if self.json_file:
+            record = {'video': self.source_name, 'frame': index,
+                      't_s': round(index / self.fps, 4), **frame_record(self.pipeline, result)}
+            self.json_file.write(json.dumps(record) + '\n')
+        self.written += 1
+
+    def _failed(self, item, error) -> None:
+        self.errors.append(f'frame {item[0]}: {error}')
+
+    def close(self) -> None:
+        while not self.worker.idle():
+            threading.Event().wait(0.01)
+        self.worker.stop()
+        if self.writer is not None:
+            self.writer.release()
+
+
+def open_writer(out: pathlib.Path, fps: float, shape) -> cv2.VideoWriter:
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                             (shape[1], shape[0]))
+    if not writer.isOpened():
+        raise CliError(f'cannot write video {out}: use a .mp4 path in a writable folder')
+    return writer
+
+
+def run_video(pipeline, source_name: str, target: pathlib.Path, args, json_file) -> int:
+    """Frames written; CliError when the input cannot be opened."""
+    try:
+        source = open_source(source_name, loop=False)
+    except (OSError, ValueError) as error:
+        raise CliError(str(error)) from error
+    fps = source.fps if 0 < source.fps < 240 else 30.0  # files without a rate: assume 30
+    run = VideoRun(pipeline, source_name, target, fps, args, json_file)
+    try:
+        with tqdm(total=frame_count(source_name), unit='frame', desc=str(source_name),
+                  disable=args.quiet) as progress:
+            for index, frame in enumerate(source):
+                run.worker.submit((index, frame))
+                progress.update()
+    finally:
+        source.close()
+        run.close()
+    for error in run.errors:
+        print(f'facekp: {source_name}: {error}', file=sys.stderr)
+    return run.written
+
+
+def run_videos(args, config) -> int:
+    for item in args.inputs:
+        if not _is_camera(item) and not pathlib.Path(item).exists():
+            raise CliError(f'cannot read video {item}: no such file or folder')
+    planned = plan_outputs(args.inputs, args.out, 'anonymized' if args.anonymize
+                           else 'annotated', '.mp4')
+    pipeline = FacePipeline(config)
+    json_file = open(args.json, 'w') if args.json else None
+    failed = 0
+    try:
+        for source, target in planned:
+            pipeline.reset()
+            try:
+                written = run_video(pipeline, str(source), target, args, json_file)
+            except CliError as error:
+                if len(planned) == 1:
+                    raise
+                print(f'facekp: {source}: {error}', file=sys.stderr)
+                failed += 1
+                continue
+            print(f'{source}: {written} frame(s) written to {target}')
+            failed += written == 0
+    finally:
+        if json_file:
+            json_file.close()
+    return 1 if failed else 0
+
