@@ -2,9 +2,9 @@
 
 An image is published only after the faces found in it arrive, in its own encoding. If
 they never come within max_wait_s (the detector is down or too slow), it is published
-fully masked; if the detector skipped it (the faces of a newer image came first), it is
-dropped and counted. Stamps on image_anonymized only increase. A frame that cannot be
-decoded is not published at all.
+fully masked; if the detector skipped it (the faces of a newer image came first) or newer
+frames pushed it out of the bounded wait, it is dropped and counted. Stamps on
+image_anonymized only increase. A frame that cannot be decoded is not published at all.
 """
 import sys
 
@@ -75,8 +75,10 @@ class AnonymizerNode(StageNode):
 
     def _on_expired(self, image: Image, reason: str) -> None:
         self.worker.stats.count_dropped()
-        if reason == 'superseded':
-            return  # the detector skipped it: dropped, not published masked and late
+        if reason != 'timeout':
+            # Skipped by the detector (superseded), pushed out by newer waiting frames
+            # (evicted) or ambiguous (duplicate stamp): dropped, never published late.
+            return
         try:
             self._publish(image, None)
         except ValueError as error:

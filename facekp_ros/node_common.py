@@ -82,7 +82,7 @@ def declare_parameters(node, params, build=None, apply=None) -> dict:
 
 
 class _StopRequestError(Exception):
-    """SIGTERM: leave spin() the way Ctrl-C does."""
+    """SIGINT or SIGTERM: leave spin()."""
 
 
 def _raise_stop(signum, frame):
@@ -99,7 +99,9 @@ def run_node(node_factory, args=None) -> int:
     (launch repeats SIGINT) are ignored during that clean-up.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    # Set explicitly: a process started in the background of a script inherits SIGINT
+    # ignored, and would then never stop on Ctrl-C sent to its process group.
+    previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     node = None
     try:
         node = node_factory()
@@ -115,8 +117,8 @@ def run_node(node_factory, args=None) -> int:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0
 
 
