@@ -1,89 +1,198 @@
-"""How private is /image_anonymized? Prints a markdown table.
+"""Is every labelled face hidden? The product run exactly as a user runs it, scored by the
+rule of ../shared/notes/privacy-scoring.md; prints markdown tables.
 
-Runs the in-process pipeline (the pipeline node's code) over the shared scenes, the 500
-faces68 test images and a video, then runs independent detectors over its anonymized
-output: OpenCV's Haar cascade (a different method altogether) and RetinaFace at a lower
-threshold (0.3) than the pipeline uses (0.6). Counts faces still found where the original
-image had a face (goal: 0), and frames fully masked by the fail-closed path.
+  python -m bench.bench_privacy [--data PATH] [--frames 300] [-- facekp options...]
 
-  python bench/bench_privacy.py [--data PATH] [--video PATH] [--method blur|pixelate|fill]
+Small-face frames (bench/privacy_frames.py, seeded, from faces68/test) are written as one
+bag per encoding (colour bgr8, grey mono8, mono16, 16UC1 12-bit big-endian, IR-like mono8,
+JPEG CompressedImage) and anonymized by `facekp bag`; faces68/test and the scenes go through
+`facekp image --anonymize`. Options after `--` go to facekp (e.g. --small-face-zoom 0 to see
+what the live default, without the small-face pass, leaves).
 """
 import argparse
+import collections
+import json
+import os
 import pathlib
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
 
 import cv2
 import numpy as np
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
+from bench import privacy_frames as pf
+from facekp_ros.core.image_codec import decode
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from facekp_ros.core.anonymize import AnonymizeConfig  # noqa: E402
-from facekp_ros.core.pipeline import FacePipeline, PipelineConfig  # noqa: E402
-from facekp_ros.core.retinaface import RetinaFaceDetector  # noqa: E402
-from facekp_ros.core.sources import open_source  # noqa: E402
-from facekp_ros.core.tracking import iou_matrix  # noqa: E402
+STORE = get_typestore(Stores.ROS2_JAZZY)
+T = STORE.types
+SCENE_FACES = {'obamas': 2, 'the_beatles': 4, 'avengers2': 4, 'mona_lisa': 1, 'trump': 1}
 
 
-def haar_boxes(bgr) -> np.ndarray:
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + 'haarcascade_frontalface_default.xml')
-    boxes = cascade.detectMultiScale(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), 1.1, 5)
-    return np.asarray(boxes, np.float32).reshape(-1, 4)
+def image_message(pixels, encoding: str, index: int):
+    ros_encoding, bigendian, image_format = pf.ENCODINGS[encoding]
+    header = T['std_msgs/msg/Header'](
+        stamp=T['builtin_interfaces/msg/Time'](sec=index, nanosec=0), frame_id='cam')
+    if image_format:
+        return T['sensor_msgs/msg/CompressedImage'](
+            header=header, format=image_format,
+            data=cv2.imencode('.jpg', pixels, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].reshape(-1))
+    data = pixels.astype(pixels.dtype.newbyteorder('>' if bigendian else '<')).tobytes()
+    return T['sensor_msgs/msg/Image'](
+        header=header, height=pixels.shape[0], width=pixels.shape[1], encoding=ros_encoding,
+        is_bigendian=bigendian, step=pixels.nbytes // pixels.shape[0],
+        data=np.frombuffer(data, np.uint8))
 
 
-def still_found(boxes: np.ndarray, face_boxes: np.ndarray) -> int:
-    """Detections on the anonymized image that overlap a face of the original."""
-    if not len(boxes) or not len(face_boxes):
-        return 0
-    return int((iou_matrix(boxes, face_boxes).max(1) > 0.3).sum())
+def write_bag(path: pathlib.Path, frames: list, encoding: str) -> list:
+    """The bag of frames in encoding; returns the exact inputs the product will see."""
+    inputs = []
+    with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
+        msg = image_message(pf.render(frames[0].bgr, encoding), encoding, 0)
+        conn = writer.add_connection('/cam', msg.__msgtype__, typestore=STORE)
+        for index, frame in enumerate(frames):
+            msg = image_message(pf.render(frame.bgr, encoding), encoding, index)
+            raw = STORE.serialize_cdr(msg, msg.__msgtype__)
+            writer.write(conn, index, raw)
+            inputs.append(decode(STORE.deserialize_cdr(raw, msg.__msgtype__)).pixels)
+    return inputs
 
 
-def image_sets(data: pathlib.Path, video: str):
-    scenes = []
-    for path in sorted((data / 'scenes').glob('*.jpg')):
-        image = cv2.imread(str(path))
-        scale = min(1.0, 960 / max(image.shape[:2]))
-        scenes.append(cv2.resize(image, None, fx=scale, fy=scale))
-    yield 'scenes', scenes
-    tests = sorted((data / 'faces68' / 'test').glob('*.jpg'))
-    yield 'faces68/test', [cv2.imread(str(p)) for p in tests]
-    source = open_source(video, loop=False)
-    frames = []
-    while (frame := source.read()) is not None and len(frames) < 300:
-        frames.append(frame)
-    yield f'video ({video})', frames
+def read_bag(path: pathlib.Path) -> dict:
+    with AnyReader([path]) as reader:
+        return {stamp: decode(reader.deserialize(raw, c.msgtype)).pixels
+                for c, stamp, raw in reader.messages()}
+
+
+def facekp(*args) -> float:
+    """Runs the facekp command; its wall time in s."""
+    command = [shutil.which('facekp') or str(pathlib.Path(sys.executable).parent / 'facekp'),
+               *args, '--quiet']
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f'{" ".join(command)} failed: {done.stderr}')
+    return time.perf_counter() - start
+
+
+class Tally:
+    def __init__(self):
+        self.faces = self.leaked = self.frames = self.masked = 0
+        self.empty_frames, self.false_area = 0, 0.0
+        self.leaks = []
+
+    def add(self, frame, inp, out, lossy: bool) -> None:
+        self.frames += 1
+        a, b = pf.grey_levels(inp, inp), pf.grey_levels(out, inp)
+        self.masked += pf.fully_masked(b)
+        if not frame.faces:
+            self.empty_frames += 1
+            self.false_area += pf.modified_share(a, b, lossy)
+        for points in frame.faces:
+            self.faces += 1
+            if not pf.score_face(a, b, points, lossy).hidden:
+                self.leaked += 1
+                self.leaks.append(frame.name)
+
+    def row(self, name: str, ms: float | None) -> str:
+        leak = 100 * self.leaked / max(self.faces, 1)
+        false = 100 * self.false_area / max(self.empty_frames, 1)
+        timing = f'{ms:.1f}' if ms is not None else ''
+        return (f'| {name} | {self.faces} | {self.leaked} | {leak:.2f} % | {false:.2f} % | '
+                f'{self.masked} | {timing} |')
+
+
+HEADER = ('| input | labelled faces | leaked | leak % | false-mask area (face-free frames) | '
+          'fully masked frames | ms / frame |\n|---|---:|---:|---:|---:|---:|---:|')
+
+
+def small_face_tables(frames, work: pathlib.Path, extra: list) -> None:
+    print('### Small faces in 640x480 frames (faces68/test faces at 24-64 px)\n')
+    print(HEADER)
+    by_degradation = collections.defaultdict(Tally)
+    all_leaks = {}
+    for encoding in pf.ENCODINGS:
+        source, target = work / f'{encoding}_in', work / f'{encoding}_out'
+        inputs = write_bag(source, frames, encoding)
+        # The frames are unrelated stills: a face held over from one frame into the next
+        # would only add false masks, so tracking hold-over is off here.
+        seconds = facekp('bag', str(source), str(target), '--hold-frames', '0', *extra)
+        outputs = read_bag(target)
+        tally = Tally()
+        for index, (frame, inp) in enumerate(zip(frames, inputs)):
+            out = outputs[index]
+            tally.add(frame, inp, out, lossy=encoding == 'jpeg')
+            if encoding in ('colour', 'grey'):
+                kind = 'several faces' if frame.name.startswith('many') else frame.degradation
+                by_degradation[encoding, kind].add(frame, inp, out, encoding == 'jpeg')
+        print(tally.row(encoding, 1e3 * seconds / len(frames)), flush=True)
+        all_leaks[encoding] = tally.leaks
+    print('\nms / frame: wall time of `facekp bag` (model loading included) / frames.\n')
+    print('### By degradation (colour / grey)\n')
+    print(HEADER)
+    for (encoding, kind), tally in sorted(by_degradation.items()):
+        print(tally.row(f'{encoding}, {kind}', None))
+    print('\nLeaked frames: ' + json.dumps({k: v for k, v in all_leaks.items() if v}) + '\n')
+
+
+def faces68_table(data: pathlib.Path, work: pathlib.Path, extra: list) -> None:
+    out = work / 'faces68_out'
+    seconds = facekp('image', str(data / 'faces68' / 'test'), '--anonymize', '--out', str(out),
+                     '--no-keypoints', *extra)
+    tally = Tally()
+    for path, points in pf.read_labels(data, 'test'):
+        inp = cv2.imread(str(path))
+        result = cv2.imread(str(out / f'{path.stem}_anonymized{path.suffix}'))
+        tally.add(pf.LabelledFrame(path.name, 'none', inp, [points]), inp, result, lossy=True)
+    print('### faces68/test (500 photos, one labelled face each; JPEG outputs: lossy rule)\n')
+    print(HEADER)
+    print(tally.row('faces68/test', 1e3 * seconds / tally.frames) + '\n')
+
+
+def scenes_table(data: pathlib.Path, work: pathlib.Path, extra: list) -> None:
+    report = work / 'scenes.jsonl'
+    facekp('image', str(data / 'scenes'), '--anonymize', '--out', str(work / 'scenes_out'),
+           '--json', str(report), '--no-keypoints', *extra)
+    print('### Scenes (no labels: faces reported / hidden only)\n')
+    print('| scene | size | faces reported | also hidden (mask-only) | expected |')
+    print('|---|---|---:|---:|---:|')
+    for line in report.read_text().splitlines():
+        record = json.loads(line)
+        name = pathlib.Path(record['image']).stem
+        print(f"| {name} | {record['width']}x{record['height']} | {len(record['faces'])} | "
+              f"{len(record['mask_only'])} | {SCENE_FACES.get(name, '~11 (poster)')} |")
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument('--data', type=pathlib.Path, default=REPO.parent / 'shared' / 'data')
-    p.add_argument('--video', required=True, help='a video file with faces (see README)')
-    p.add_argument('--method', default='blur')
-    p.add_argument('--shape', default='box')
-    args = p.parse_args()
-    strict = RetinaFaceDetector(score_threshold=0.3)
-    print(f'anonymization: {args.method}, {args.shape}; independent checks: Haar cascade, '
-          'RetinaFace at score 0.3 (the pipeline uses 0.6)\n')
-    print('| input | frames | faces found by the pipeline | fully masked frames | '
-          'faces still found by Haar | by RetinaFace@0.3 |')
-    print('|---|---|---|---|---|---|')
-    for name, frames in image_sets(args.data, args.video):
-        config = PipelineConfig(anonymize=AnonymizeConfig(method=args.method, shape=args.shape),
-                                keypoints=False, annotate=False)
-        # A fresh pipeline per set: photos are unrelated, a video is one stream.
-        pipeline = FacePipeline(config)
-        faces = masked = haar = retina = 0
-        for frame in frames:
-            if not name.startswith('video'):
-                pipeline.tracker.reset()
-            result = pipeline.process(frame)
-            boxes = np.array([f.box for f in result.faces], np.float32).reshape(-1, 4)
-            faces += len(result.faces)
-            masked += result.masked_whole_frame
-            haar += still_found(haar_boxes(result.anonymized), boxes)
-            retina += still_found(np.array([f.box for f in strict.detect(result.anonymized)],
-                                           np.float32).reshape(-1, 4), boxes)
-        print(f'| {name} | {len(frames)} | {faces} | {masked} | {haar} | {retina} |')
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--data', type=pathlib.Path, default=REPO.parent / 'shared' / 'data')
+    parser.add_argument('--frames', type=int, default=300, help='one-face frames')
+    parser.add_argument('--skip', nargs='*', default=[], choices=['small', 'faces68', 'scenes'])
+    parser.add_argument('facekp_options', nargs=argparse.REMAINDER,
+                        help='after --: options for facekp')
+    args = parser.parse_args()
+    extra = [a for a in args.facekp_options if a != '--']
+    load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
+    print(f'facekp options: {" ".join(extra) or "(defaults)"}; load average {load} on '
+          f'{os.cpu_count()} cores\n')
+    frames = (pf.face_frames(args.data, 'test', args.frames)
+              + pf.face_frames(args.data, 'test', args.frames // 5, (3, 5), seed=7,
+                               prefix='many')
+              + pf.empty_frames(args.data, 'test', args.frames // 5))
+    with tempfile.TemporaryDirectory() as folder:
+        work = pathlib.Path(folder)
+        if 'small' not in args.skip:
+            small_face_tables(frames, work, extra)
+        if 'faces68' not in args.skip:
+            faces68_table(args.data, work, extra)
+        if 'scenes' not in args.skip:
+            scenes_table(args.data, work, extra)
 
 
 if __name__ == '__main__':

@@ -41,6 +41,7 @@ def _add_pipeline_options(parser, keypoints: bool) -> None:
     _option(parser, '--small-face-zoom', 'small_face_zoom',
             default=OFFLINE_SMALL_FACE_ZOOM)
     _option(parser, '--working-size', 'working_size')
+    _option(parser, '--hold-frames', 'hold_frames')
     _option(parser, '--method', 'method')
     _option(parser, '--shape', 'shape')
     _option(parser, '--margin', 'margin_scale')

@@ -10,7 +10,10 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 # Before anything imports rclpy: discovery stays on this machine, on a domain id of this run's
 # own, with the project's Fast DDS profile (shared memory + UDP on 127.0.0.1 only).
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-os.environ.setdefault('ROS_DOMAIN_ID', str(random.SystemRandom().randint(1, 101)))
+# Never the shell's domain (scripts/env.sh sets a stable one): tests must not meet a
+# running demo or another test run.
+os.environ['ROS_DOMAIN_ID'] = os.environ.get('FACEKP_TEST_DOMAIN_ID') or str(
+    random.SystemRandom().randint(1, 101))
 os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
 os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(REPO / 'config' / 'fastdds_loopback_shm.xml')
 
