@@ -168,12 +168,58 @@ def export(checkpoint: pathlib.Path, out: pathlib.Path, model_name: str,
                       output_names=outputs,
                       dynamic_axes={name: {0: 'faces'} for name in ['crops'] + outputs},
                       opset_version=17, dynamo=False)
-    proto = store_weights_as_float16(onnx.load(str(out)))
+    proto = store_weights_as_float16(fuse_pads_into_convs(fold_constants(out)))
     onnx.checker.check_model(proto)
     onnx.save(proto, str(out))
     check_against_torch(model, out, size)
     set_metadata(out, metadata(config, model_name, accuracy or {}, points))
     return out
+
+
+def fold_constants(path: pathlib.Path) -> onnx.ModelProto:
+    """The model with constant subgraphs computed once (onnxruntime's basic level: standard
+    ONNX ops only). torch exports the mesh's paddings as small graphs that compute them."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(path)
+    ort.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
+    return onnx.load(str(path))
+
+
+def fuse_pads_into_convs(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Zero Pads of only the spatial axes that feed only Convs become the Convs' own pads.
+
+    The mesh pads right and bottom before each stride-2 convolution (TFLite's SAME rule); as
+    separate Pads they cost ~20 % of its time (measured 1.60 -> 1.28 ms per face)."""
+    graph = proto.graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    kept = []
+    for node in graph.node:
+        pads = constants.get(node.input[1]) if node.op_type == 'Pad' else None
+        users = consumers.get(node.output[0], []) if pads is not None else []
+        mode = [a.s for a in node.attribute if a.name == 'mode']
+        if (pads is None or len(pads) != 8 or pads[[0, 1, 4, 5]].any() or mode not in
+                ([], [b'constant']) or len(node.input) > 2 and node.input[2]
+                or not users or any(u.op_type != 'Conv' for u in users)):
+            kept.append(node)
+            continue
+        for conv in users:
+            old = [a for a in conv.attribute if a.name == 'pads']
+            before = list(old[0].ints) if old else [0, 0, 0, 0]
+            for attribute in old:
+                conv.attribute.remove(attribute)
+            conv.attribute.append(helper.make_attribute(
+                'pads', [int(v) for v in np.add(before, pads[[2, 3, 6, 7]])]))
+            conv.input[0] = node.input[0]
+    del graph.node[:]
+    graph.node.extend(kept)
+    return proto
 
 
 def store_weights_as_float16(proto: onnx.ModelProto) -> onnx.ModelProto:
