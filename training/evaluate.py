@@ -94,8 +94,9 @@ def confidence_report(estimator, paths, boxes, truth, pred, scores, tolerance) -
             'brier': float(((scores - good) ** 2).mean()),
             'auroc': auroc(scores.ravel(), good.ravel()),
             'blocked_mouth': {'hidden_points': float(blocked[hidden].mean()),
+                              'hidden_points_unblocked': float(scores[hidden].mean()),
                               'other_points': float(blocked[~hidden].mean()),
-                              'same_points_unblocked': float(scores[hidden].mean())}}
+                              'other_points_unblocked': float(scores[~hidden].mean())}}
 
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:

@@ -332,6 +332,7 @@ def main(argv=None) -> dict:
         history, start_epoch = state['history'], state['epoch']
         best = min((h['val'] for h in history), default=best)
         rng = np.random.default_rng(args.seed + start_epoch)
+    loss_label = f'{args.loss} + mesh distillation + confidence' if mesh else args.loss
     rule = (crop['input_size'], crop['crop_scale'], crop['crop_shift_y'], perm)
     train_sampler = CropSampler(*rule, augment=True, rng=rng, strength=args.augment_strength,
                                 occlude=args.occlude)
@@ -357,7 +358,7 @@ def main(argv=None) -> dict:
             torch.save({'model': model.state_dict(), 'config': config, 'history': history,
                         'stages': stages},
                        args.out / 'best.pt')
-        plot_losses(stages + [(args.loss, history)], args.out / 'loss_curve.png')
+        plot_losses(stages + [(loss_label, history)], args.out / 'loss_curve.png')
     (args.out / 'history.json').write_text(json.dumps(history, indent=1))
     return {'config': config, 'history': history, 'out': str(args.out)}
 
