@@ -117,8 +117,8 @@ def validation_split(people, count: int, fraction: float, rng) -> tuple:
         n_val = max(1, int(count * fraction))
         return order[:n_val], order[n_val:]
     names = sorted(set(people))
-    chosen = {names[i] for i in rng.permutation(len(names))[:max(1, round(len(names)
-                                                                          * fraction))]}
+    count_val = max(1, round(len(names) * fraction))
+    chosen = {names[i] for i in rng.permutation(len(names))[:count_val]}
     held = np.array([p in chosen for p in people])
     return np.flatnonzero(held), np.flatnonzero(~held)
 
