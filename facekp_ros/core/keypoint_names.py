@@ -36,3 +36,40 @@ def flip_permutation68() -> list:
     for a, b in _mirror_pairs():
         perm[a], perm[b] = b, a
     return perm
+
+
+# The 468 points of MediaPipe's FaceMesh by region: the points of the contours that
+# MediaPipe's face_mesh_connections.py draws (Apache-2.0, The MediaPipe Authors), named here
+# by the subject's own sides like the 68 points; every other point is on the face's surface.
+MESH468_REGIONS = {
+    'lips': (0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181,
+             185, 191, 267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375,
+             402, 405, 409, 415),
+    'right_eye': (7, 33, 133, 144, 145, 153, 154, 155, 157, 158, 159, 160, 161, 163, 173, 246),
+    'left_eye': (249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398,
+                 466),
+    'right_brow': (46, 52, 53, 55, 63, 65, 66, 70, 105, 107),
+    'left_brow': (276, 282, 283, 285, 293, 295, 296, 300, 334, 336),
+    'nose': (1, 2, 4, 5, 6, 19, 45, 48, 64, 94, 97, 98, 115, 168, 195, 197, 220, 275, 278, 294,
+             326, 327, 344, 440),
+    'face_oval': (10, 21, 54, 58, 67, 93, 103, 109, 127, 132, 136, 148, 149, 150, 152, 162, 172,
+                  176, 234, 251, 284, 288, 297, 323, 332, 338, 356, 361, 365, 377, 378, 379,
+                  389, 397, 400, 454),
+}
+
+
+def _mesh468_names() -> tuple:
+    region_of = {i: name for name, points in MESH468_REGIONS.items() for i in points}
+    return tuple(f'{region_of.get(i, "surface")}_{i:03d}' for i in range(468))
+
+
+# 'lips_061', 'right_eye_033', ..., 'surface_123': the region, then the mesh's own index.
+MESH468_NAMES = _mesh468_names()
+
+# The common fixed map from mesh points to the 68 iBUG points (jaw 0-16 ... inner lips 60-67),
+# to score a mesh on 68-point labels. Its jaw is the mesh's face oval, another line than
+# iBUG's jaw.
+MESH_TO_68 = (162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,
+              71, 63, 105, 66, 107, 336, 296, 334, 293, 301, 168, 197, 5, 4, 75, 97, 2, 326, 305,
+              33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380, 61, 39, 37, 0, 267, 269,
+              291, 405, 314, 17, 84, 181, 78, 82, 13, 312, 308, 317, 14, 87)
