@@ -10,9 +10,11 @@ import cv2
 import numpy as np
 
 from facekp_ros.core.anonymize import AnonymizeConfig
+from facekp_ros.core.cues import CueEstimator
 from facekp_ros.core.detection import create_detector, detect
 from facekp_ros.core.draw import draw_faces
 from facekp_ros.core.failsafe import safe_anonymize
+from facekp_ros.core.head_pose import HeadPoseEstimator, Intrinsics
 from facekp_ros.core.keypoints import KeypointEstimator
 from facekp_ros.core.preprocess import denoise
 from facekp_ros.core.smoothing import KeypointSmoother
@@ -31,6 +33,8 @@ class PipelineConfig:
     providers: str = 'auto'
     keypoint_providers: str = 'auto'
     smoothing: bool = False
+    head_pose: bool = True  # head pose and cues from the keypoints (needs keypoints)
+    looking_cone_deg: float = 20.0
     anonymize: AnonymizeConfig = field(default_factory=AnonymizeConfig)
     # A frame whose detection takes longer than this is treated as failed (fully masked).
     detection_timeout_ms: float = 500.0
@@ -77,6 +81,9 @@ class FacePipeline:
                                             config.keypoint_providers)
                           if config.keypoints else None)
         self.smoother = KeypointSmoother() if config.smoothing else None
+        with_pose = config.keypoints and config.head_pose
+        self.pose_estimator = HeadPoseEstimator() if with_pose else None
+        self.cues = CueEstimator(config.looking_cone_deg) if with_pose else None
 
     @property
     def keypoint_names(self) -> tuple:
@@ -86,7 +93,9 @@ class FacePipeline:
     def keypoint_model(self) -> str:
         return self.estimator.model_name if self.estimator else ''
 
-    def process(self, bgr: np.ndarray, t_s: float | None = None) -> FrameResult:
+    def process(self, bgr: np.ndarray, t_s: float | None = None,
+                intrinsics: Intrinsics | None = None) -> FrameResult:
+        """intrinsics: the camera's (CameraInfo); None: a default from the image size."""
         t_s = time.monotonic() if t_s is None else t_s
         timings = {}
         clock = time.perf_counter()
@@ -109,6 +118,10 @@ class FacePipeline:
         lap('keypoints')
         anonymized, masked = safe_anonymize(bgr, detections, faces, self.config.anonymize)
         lap('anonymize')
+        if self.pose_estimator and faces:  # after anonymizing: that output never waits for it
+            faces = self.pose_estimator.apply(faces, bgr.shape, intrinsics)
+            faces = self.cues.apply(faces, t_s)
+        lap('pose')
         annotated = None
         if self.config.annotate:
             base = anonymized if self.config.annotate_anonymized else bgr
