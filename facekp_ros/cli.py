@@ -6,6 +6,7 @@
 """
 import argparse
 import json
+import math
 import os
 import pathlib
 import sys
@@ -14,6 +15,7 @@ import cv2
 from tqdm import tqdm
 
 from facekp_ros.core.detection import DETECTORS
+from facekp_ros.core.head_pose import face_quaternion, yaw_pitch_roll_deg
 from facekp_ros.core.pipeline import FacePipeline, PipelineConfig
 from facekp_ros.core.sources import open_source
 from facekp_ros.core.types import LANDMARK5_NAMES
@@ -28,6 +30,34 @@ def _point(xy) -> list | None:
     return [round(x, 2), round(y, 2)] if x == x and y == y else None  # NaN: not found
 
 
+def _number(value, digits: int):
+    return round(float(value), digits) if math.isfinite(value) else None  # JSON has no NaN
+
+
+def pose_record(pose) -> dict | None:
+    """Head pose as in Face.msg (camera optical frame, metres, degrees); None: no pose."""
+    if pose is None:
+        return None
+    yaw, pitch, roll = yaw_pitch_roll_deg(pose.rotation)
+    return {'position_m': [_number(v, 4) for v in pose.translation],
+            'orientation_xyzw': [_number(v, 5) for v in face_quaternion(pose)],
+            'yaw_deg': _number(yaw, 2), 'pitch_deg': _number(pitch, 2),
+            'roll_deg': _number(roll, 2),
+            'reprojection_error_px': _number(pose.reprojection_error_px, 3),
+            'distance_m': _number(pose.distance_m, 4),
+            'intrinsics_default': pose.intrinsics_default}
+
+
+def cue_record(cues) -> dict | None:
+    if cues is None:
+        return None
+    return {'right_eye_openness': _number(cues.right_eye_openness, 3),
+            'left_eye_openness': _number(cues.left_eye_openness, 3),
+            'mouth_openness': _number(cues.mouth_openness, 3),
+            'attention_angle_deg': _number(cues.attention_angle_deg, 2),
+            'looking_at_camera': cues.looking_at_camera}
+
+
 def face_record(face, keypoint_names) -> dict:
     x, y, w, h = (round(float(v), 2) for v in face.box)
     return {
@@ -37,6 +67,8 @@ def face_record(face, keypoint_names) -> dict:
         'held_frames': face.frames_since_seen,
         'landmarks': {name: _point(p) for name, p in zip(LANDMARK5_NAMES, face.landmarks)},
         'keypoints': {name: _point(p) for name, p in zip(keypoint_names, face.keypoints)},
+        'head_pose': pose_record(face.head_pose),
+        'cues': cue_record(face.cues),
     }
 
 
