@@ -23,8 +23,8 @@ from facekp_ros.core.types import HeadPose
 FACE_MODEL68_M = FACE_MODEL68_MM / 1000.0
 # Jaw, brows, nose, eyes, mouth corners and upper lip; the lower lip and the inner mouth are
 # left out (they move with speech). The jaw stays although iBUG marks its silhouette: with
-# it, the mean yaw difference to the FaceMesh reference on faces68/train fell from 3.7 to
-# 2.6 deg (labelled points; bench/bench_head_pose.py).
+# it, the mean yaw difference to the FaceMesh reference (as in bench/bench_head_pose.py, but
+# on faces68/train, where the set was chosen; labelled points) fell from 3.7 to 2.6 deg.
 POSE_POINTS = tuple(range(55))
 MIN_POINTS = 6
 # The face frame at rest, facing the camera upright: columns are the face's x, y, z in camera
