@@ -1,5 +1,6 @@
 """`facekp image` and `facekp video`: inputs and outputs, JSON records, progress, the runs."""
 import json
+import math
 import os
 import pathlib
 import sys
@@ -8,6 +9,7 @@ import threading
 import cv2
 from tqdm import tqdm
 
+from facekp_ros.core.head_pose import face_quaternion, yaw_pitch_roll_deg
 from facekp_ros.core.image_codec import from_array, from_bgr8
 from facekp_ros.core.pipeline import FacePipeline
 from facekp_ros.core.sources import image_files, open_source
@@ -29,6 +31,34 @@ def _box(face) -> dict:
     return {'x': x, 'y': y, 'width': w, 'height': h}
 
 
+def _number(value, digits: int):
+    return round(float(value), digits) if math.isfinite(value) else None  # JSON has no NaN
+
+
+def pose_record(pose) -> dict | None:
+    """Head pose as in Face.msg (camera optical frame, metres, degrees); None: no pose."""
+    if pose is None:
+        return None
+    yaw, pitch, roll = yaw_pitch_roll_deg(pose.rotation)
+    return {'position_m': [_number(v, 4) for v in pose.translation],
+            'orientation_xyzw': [_number(v, 5) for v in face_quaternion(pose)],
+            'yaw_deg': _number(yaw, 2), 'pitch_deg': _number(pitch, 2),
+            'roll_deg': _number(roll, 2),
+            'reprojection_error_px': _number(pose.reprojection_error_px, 3),
+            'distance_m': _number(pose.distance_m, 4),
+            'intrinsics_default': pose.intrinsics_default}
+
+
+def cue_record(cues) -> dict | None:
+    if cues is None:
+        return None
+    return {'right_eye_openness': _number(cues.right_eye_openness, 3),
+            'left_eye_openness': _number(cues.left_eye_openness, 3),
+            'mouth_openness': _number(cues.mouth_openness, 3),
+            'attention_angle_deg': _number(cues.attention_angle_deg, 2),
+            'looking_at_camera': cues.looking_at_camera}
+
+
 def face_record(face, keypoint_names) -> dict:
     return {
         'track_id': face.track_id,
@@ -37,6 +67,8 @@ def face_record(face, keypoint_names) -> dict:
         'held_frames': face.frames_since_seen,
         'landmarks': {name: _point(p) for name, p in zip(LANDMARK5_NAMES, face.landmarks)},
         'keypoints': {name: _point(p) for name, p in zip(keypoint_names, face.keypoints)},
+        'head_pose': pose_record(face.head_pose),
+        'cues': cue_record(face.cues),
     }
 
 

@@ -24,6 +24,12 @@ def test_image_writes_annotated_image_and_json(data, tmp_path, capsys):
         assert all(point is not None for point in face['keypoints'].values())
         assert tuple(face['landmarks']) == LANDMARK5_NAMES
         assert face['box']['width'] > 0 and 0 < face['score'] <= 1
+        pose = face['head_pose']
+        assert pose['intrinsics_default'] and 0 < pose['distance_m'] < 10
+        assert len(pose['position_m']) == 3 and len(pose['orientation_xyzw']) == 4
+        assert abs(pose['yaw_deg']) < 60 and pose['reprojection_error_px'] >= 0
+        assert 0 < face['cues']['right_eye_openness'] < 2
+        assert isinstance(face['cues']['looking_at_camera'], bool)
     assert cv2.imread(str(out)).shape == source.shape
     assert cv2.imread(str(anonymized)).shape == source.shape
     assert '2 face(s)' in capsys.readouterr().out

@@ -1,9 +1,18 @@
 """Face dataclasses <-> facekp_ros messages."""
+import dataclasses
+import math
+
 import numpy as np
+import pytest
 from std_msgs.msg import Header
 
 from facekp_ros.conversions import detections_from_msg, face_array_msg, stamp_key
-from facekp_ros.core.types import LANDMARK5_NAMES, Detections, Face
+from facekp_ros.core.head_pose import (
+    default_intrinsics,
+    intrinsics_from_k,
+    rotation_from_yaw_pitch_roll,
+)
+from facekp_ros.core.types import LANDMARK5_NAMES, Detections, Face, FaceCues, HeadPose
 
 
 def _face():
@@ -58,3 +67,43 @@ def test_face_without_keypoints_has_no_model_name():
     face = Face(box=(0, 0, 1, 1), score=1.0)
     msg = face_array_msg(Header(), (2, 2), Detections([face], 'haar'), (), 'm1')
     assert msg.faces[0].keypoint_model == '' and not msg.faces[0].keypoints
+
+
+def _posed_face(intrinsics_default=True):
+    camera = default_intrinsics(640, 480)
+    pose = HeadPose(rotation_from_yaw_pitch_roll(20, -10, 5), np.array([0.1, -0.05, 0.9]),
+                    1.25, camera.camera_matrix, camera.distortion, intrinsics_default)
+    cues = FaceCues(0.9, 1.1, 0.2, 12.5, True)
+    return Face(box=(5, 6, 40, 50), score=0.9, track_id=3, head_pose=pose, cues=cues)
+
+
+def test_head_pose_and_cues_round_trip():
+    face = _posed_face()
+    msg = face_array_msg(Header(), (480, 640), Detections([face], 'retinaface'), [face])
+    m = msg.faces[0]
+    assert m.pose_valid and m.intrinsics_default and m.looking_at_camera
+    np.testing.assert_allclose((m.yaw_deg, m.pitch_deg, m.roll_deg), (20, -10, 5), atol=1e-4)
+    assert m.head_pose.position.x == 0.1
+    assert m.distance_m == pytest.approx(np.linalg.norm([0.1, -0.05, 0.9]))
+    back = detections_from_msg(msg).faces[0]
+    np.testing.assert_allclose(back.head_pose.rotation, face.head_pose.rotation, atol=1e-6)
+    np.testing.assert_allclose(back.head_pose.translation, face.head_pose.translation)
+    # The default camera is rebuilt from the image size in the message.
+    np.testing.assert_allclose(back.head_pose.camera_matrix, face.head_pose.camera_matrix)
+    assert back.head_pose.reprojection_error_px == 1.25
+    assert dataclasses.astuple(back.cues)[:4] == pytest.approx((0.9, 1.1, 0.2, 12.5))
+    assert back.cues.looking_at_camera is True
+    camera = intrinsics_from_k([500, 0, 300, 0, 500, 200, 0, 0, 1])
+    given = detections_from_msg(msg, camera).faces[0]
+    np.testing.assert_allclose(given.head_pose.camera_matrix, camera.camera_matrix)
+
+
+def test_a_face_without_pose_or_cues_says_so():
+    face = Face(box=(0, 0, 1, 1), score=1.0)
+    msg = face_array_msg(Header(), (2, 2), Detections([face], 'haar'), [face])
+    m = msg.faces[0]
+    assert not m.pose_valid and not m.looking_at_camera
+    assert all(math.isnan(v) for v in (m.distance_m, m.yaw_deg, m.right_eye_openness,
+                                        m.mouth_openness, m.attention_angle_deg))
+    back = detections_from_msg(msg).faces[0]
+    assert back.head_pose is None and back.cues is None

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from facekp_ros.core.draw import (
+    AXIS_COLOURS,
     DETECTED,
     HELD,
     KEYPOINT_COLOUR,
@@ -10,7 +11,8 @@ from facekp_ros.core.draw import (
     draw_faces,
     line_thickness,
 )
-from facekp_ros.core.types import Face
+from facekp_ros.core.head_pose import default_intrinsics, project, rotation_from_yaw_pitch_roll
+from facekp_ros.core.types import Face, HeadPose
 
 GREY = 128
 
@@ -96,3 +98,19 @@ def test_faces_at_and_beyond_the_edges_draw_without_error(image):
 def test_line_thickness_grows_with_the_image():
     assert line_thickness((240, 320, 3)) == 1
     assert line_thickness((2160, 3840, 3)) > line_thickness((480, 640, 3)) >= 1
+
+
+def test_head_axes_from_the_sellion_in_their_colours(image):
+    camera = default_intrinsics(640, 480)
+    pose = HeadPose(rotation_from_yaw_pitch_roll(30, -20, 0), np.array([0.0, 0.0, 0.8]), 0.5,
+                    camera.camera_matrix, camera.distortion, True)
+    out = draw_faces(image, [face(head_pose=pose)], draw_landmarks=False)
+    assert all(has_colour(out, colour) for colour in AXIS_COLOURS)
+    up_tip = project(pose, [[0, 0, 0.06]])[0]  # most of the way up the z axis: blue
+    x, y = np.round(up_tip).astype(int)
+    assert has_colour(out[y - 2:y + 3, x - 2:x + 3], AXIS_COLOURS[2])
+    plain = draw_faces(image, [face(head_pose=pose)], draw_head_pose=False)
+    assert not any(has_colour(plain, colour) for colour in AXIS_COLOURS)
+    unknown_camera = HeadPose(pose.rotation, pose.translation, 0.5, None, None, False)
+    assert np.array_equal(draw_faces(image, [face(head_pose=unknown_camera)]),
+                          draw_faces(image, [face()]))

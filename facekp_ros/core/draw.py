@@ -1,8 +1,10 @@
-"""Annotations for /image_annotated: boxes, ids, scores, landmarks and keypoint contours."""
+"""Annotations for /image_annotated: boxes, ids, scores, landmarks, keypoint contours and
+head axes."""
 import cv2
 import numpy as np
 
 from facekp_ros.core.anonymize import MAX_COORDINATE, box_is_usable
+from facekp_ros.core.head_pose import project
 
 # BGR. Held-over faces (not detected in this image) are drawn dashed, in orange.
 DETECTED, HELD = (0, 220, 0), (0, 165, 255)
@@ -13,6 +15,9 @@ KEYPOINT_COLOUR = (255, 255, 0)
 CONTOURS68 = ((0, 16, False), (17, 21, False), (22, 26, False), (27, 30, False),
               (31, 35, False), (36, 41, True), (42, 47, True), (48, 59, True), (60, 67, True))
 DASH_PERIODS = 12  # dashes per box side
+# Head axes from the sellion, face frame (REP-155): x forward red, y left green, z up blue.
+AXIS_LENGTH_M = 0.08
+AXIS_COLOURS = ((0, 0, 255), (0, 200, 0), (255, 0, 0))
 
 
 def line_thickness(image_shape) -> int:
@@ -75,11 +80,26 @@ def _draw_keypoints(out, points, thickness) -> None:
         cv2.circle(out, (x, y), thickness, KEYPOINT_COLOUR, -1, cv2.LINE_AA)
 
 
+def _draw_head_axes(out, pose, thickness) -> None:
+    if (pose.translation[2] + AXIS_LENGTH_M * pose.rotation[2]).min() <= 0:
+        return  # an axis end behind the camera has no image
+    ends = project(pose, np.vstack([np.zeros(3), AXIS_LENGTH_M * np.eye(3)]))
+    if not _drawable(ends).all():
+        return
+    origin, *tips = (tuple(np.round(p).astype(int).tolist()) for p in ends)
+    # The axis pointing most towards the camera last, so it is not hidden by the others.
+    depth = pose.rotation[2]
+    for axis in np.argsort(-depth):
+        cv2.arrowedLine(out, origin, tips[axis], AXIS_COLOURS[axis], thickness + 1,
+                        cv2.LINE_AA, tipLength=0.15)
+
+
 def draw_faces(bgr: np.ndarray, faces, draw_keypoints: bool = True,
-               draw_landmarks: bool = True) -> np.ndarray:
+               draw_landmarks: bool = True, draw_head_pose: bool = True) -> np.ndarray:
     """A copy of bgr with every face drawn: box, 'id N score' label, the detector's 5
-    landmarks (one colour each) and the keypoints (68-point contours joined). Held-over
-    faces are dashed and orange. Faces whose box cannot be placed are skipped."""
+    landmarks (one colour each), the keypoints (68-point contours joined) and the head
+    axes where a pose is known. Held-over faces are dashed and orange. Faces whose box
+    cannot be placed are skipped."""
     out = bgr.copy()
     thickness = line_thickness(bgr.shape)
     for face in faces:
@@ -88,6 +108,9 @@ def draw_faces(bgr: np.ndarray, faces, draw_keypoints: bool = True,
         _draw_box_and_label(out, face, thickness)
         if draw_keypoints and len(face.keypoints):
             _draw_keypoints(out, face.keypoints, thickness)
+        pose = face.head_pose
+        if draw_head_pose and pose is not None and pose.camera_matrix is not None:
+            _draw_head_axes(out, pose, thickness)
         if draw_landmarks:  # on top: fewer and bigger
             _draw_landmarks(out, face.landmarks, thickness)
     return out

@@ -1,4 +1,4 @@
-"""The four stages of the pipeline, each written once: the separate nodes run one each, the
+"""The stages of the pipeline, each written once: the separate nodes run one each, the
 in-process pipeline, the command line and the bag anonymizer compose them.
 
 Each stage is built from its configuration and takes a new one at run time (reconfigure);
@@ -12,9 +12,11 @@ import numpy as np
 
 from facekp_ros.core.anonymize import AnonymizeConfig
 from facekp_ros.core.checks import check_range
+from facekp_ros.core.cues import CueEstimator
 from facekp_ros.core.detection import DetectionConfig, FaceFinder
 from facekp_ros.core.draw import draw_faces
 from facekp_ros.core.failsafe import safe_anonymize
+from facekp_ros.core.head_pose import HeadPoseEstimator, Intrinsics
 from facekp_ros.core.image_codec import CameraImage, editable
 from facekp_ros.core.keypoints import KeypointEstimator
 from facekp_ros.core.smoothing import KeypointSmoother
@@ -107,6 +109,37 @@ class KeypointStage:
             return faces
         faces = self.estimator.estimate(bgr, faces)
         return self.smoother.apply(faces, t_s) if self.config.smoothing else faces
+
+
+LOOKING_CONE_RANGE = (1.0, 90.0)  # degrees
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    looking_cone_deg: float = 20.0  # half-angle within which a head counts as facing us
+
+
+class PoseStage:
+    """Head pose (solvePnP on the 68 keypoints) and cues (eye and mouth openness, looking at
+    the camera) per face, smoothed per track id."""
+
+    def __init__(self, config: PoseConfig | None = None):
+        self.estimator = HeadPoseEstimator()
+        self.cues = CueEstimator()
+        self.reconfigure(config or PoseConfig())
+
+    def reconfigure(self, config: PoseConfig) -> None:
+        check_range('looking_cone_deg', config.looking_cone_deg, LOOKING_CONE_RANGE)
+        self.cues.looking_cone_deg = config.looking_cone_deg
+        self.config = config
+
+    def run(self, faces: list, image_shape, t_s: float,
+            intrinsics: Intrinsics | None = None) -> list:
+        """intrinsics: the camera's (CameraInfo); None: the documented default from the
+        image size, flagged in each pose."""
+        if not faces:
+            return faces
+        return self.cues.apply(self.estimator.apply(faces, image_shape, intrinsics), t_s)
 
 
 class AnonymizeStage:

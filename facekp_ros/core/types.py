@@ -12,6 +12,40 @@ def _no_points() -> np.ndarray:
 
 
 @dataclass
+class HeadPose:
+    """A head's 6D pose in the camera optical frame (x right, y down, z forward).
+
+    rotation maps REP-155 face frame coordinates (origin at the sellion; x out of the face,
+    y to the subject's left, z up) to camera coordinates; translation is the sellion, metres.
+    """
+
+    rotation: np.ndarray  # (3, 3) float64
+    translation: np.ndarray  # (3,) float64, metres
+    reprojection_error_px: float  # RMS distance of the model's projected points to the keypoints
+    # (3, 3) K and OpenCV distortion the pose was solved with; None when unknown (a pose read
+    # from a message without intrinsics): it can then not be drawn or back-projected.
+    camera_matrix: np.ndarray | None
+    distortion: np.ndarray | None
+    intrinsics_default: bool  # True: solved with a default K made from the image size
+
+    @property
+    def distance_m(self) -> float:
+        """Straight-line distance from the camera centre to the sellion."""
+        return float(np.linalg.norm(self.translation))
+
+
+@dataclass
+class FaceCues:
+    """Expression and attention cues of one face (smoothed per track when tracked)."""
+
+    right_eye_openness: float  # eye aspect ratio / typical open value; 1 = open; NaN: unknown
+    left_eye_openness: float
+    mouth_openness: float  # inner-lip gap / mouth width; 0 = closed; NaN: unknown
+    attention_angle_deg: float  # head forward axis vs the ray to the camera; NaN: no pose
+    looking_at_camera: bool  # attention_angle_deg within the configured cone
+
+
+@dataclass
 class Face:
     """One face in one image. All coordinates are pixels of that image."""
 
@@ -23,6 +57,8 @@ class Face:
     frames_since_seen: int = 0  # 0: detected in this image; n: held over by the tracker
     keypoints: np.ndarray = field(default_factory=_no_points)  # (K, 2) float32
     keypoint_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    head_pose: HeadPose | None = None  # None: not estimated or no usable fit
+    cues: FaceCues | None = None
 
     def __post_init__(self):
         self.box = np.asarray(self.box, np.float32).reshape(4)
