@@ -9,7 +9,8 @@
     mean error of s sqrt(pi / 2), so s = 0.049 x that distance / 1.2533 per face. "No pose":
     faces turned more than 90 deg from the camera ray (their front is not visible) and, with
     noise, fits rejected for a reprojection error over 0.15 x the eye-corner distance.
-(b) Real faces, faces68/test (needs --facemesh, see training/facemesh_reference.py, and the mean mesh
+(b) Real faces, faces68/test (needs --facemesh, see training/facemesh_reference.py, and the
+    mean mesh
     that training/fit_face_model.py leaves in training/cache): the pose from the labelled
     and from the predicted 68 points against the pose MediaPipe FaceMesh's own 3D points
     imply (an independent network, 468 points with depth, fitted in 3D, not by PnP). Both
