@@ -1,12 +1,14 @@
-"""keypoint_node: image + 'faces' -> 'face_keypoints' (the faces with 68 named keypoints)."""
+"""keypoint_node: image + 'faces' (+ 'camera_info') -> 'face_keypoints': the faces with 68
+named keypoints, head pose and cues."""
 import sys
 import time
 
 from facekp_ros.conversions import detections_from_msg, face_array_msg
 from facekp_ros.core.image_codec import decode
-from facekp_ros.core.stages import KeypointStage
+from facekp_ros.core.stages import KeypointStage, PoseStage
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
+from facekp_ros.face_outputs import CameraInfoInput
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import (
     OUTPUT_QOS,
@@ -19,40 +21,54 @@ from facekp_ros.node_common import (
     run_node,
 )
 from facekp_ros.paired_input import PairedInput
-from facekp_ros.parameters import KEYPOINTS, MAX_WAIT, keypoint_config
+from facekp_ros.parameters import KEYPOINTS, MAX_WAIT, POSE, keypoint_config, pose_config
+
+
+def _configs(values: dict) -> tuple:
+    return keypoint_config(values), pose_config(values)
 
 
 class KeypointNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('keypoint_estimator', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, KEYPOINTS + (MAX_WAIT,), keypoint_config,
+        self.params = declare_parameters(self, KEYPOINTS + POSE + (MAX_WAIT,), _configs,
                                          self._apply)
         check_providers(self.params, 'keypoint_providers')
         try:
             self.stage = KeypointStage(keypoint_config(self.params))
         except (OSError, ValueError) as error:
             raise ConfigError(f"parameter 'keypoint_model': {error}") from error
+        pose = pose_config(self.params)
+        self.pose_stage = PoseStage(pose) if pose else None
+        self.camera_info = CameraInfoInput(self)
         self.publisher = self.create_publisher(FaceArray, 'face_keypoints', OUTPUT_QOS)
         self.worker = FrameWorker('keypoints', self._process, self._on_error)
         self.input = PairedInput(self, 'faces', self.worker, self.params['max_wait_s'],
                                  lambda image, reason: self.worker.stats.count_dropped())
         self.diagnostics = DiagnosticsPublisher(self, {'keypoints': self.worker.stats})
 
-    def _apply(self, config) -> None:
+    def _apply(self, configs) -> None:
         if hasattr(self, 'input'):
-            self.stage.reconfigure(config)
+            self.stage.reconfigure(configs[0])
+            if self.pose_stage:
+                self.pose_stage.reconfigure(configs[1])
             self.input.set_max_wait(self.params['max_wait_s'])
 
     def in_effect(self) -> tuple:
-        return self.stage.config, self.input.sync.max_wait_s
+        pose = self.pose_stage.config if self.pose_stage else None
+        return self.stage.config, pose, self.input.sync.max_wait_s
 
     def _process(self, pair) -> float:
         image, faces_msg = pair
         detections = detections_from_msg(faces_msg)
         if detections.ok and detections.faces:
-            detections.faces = self.stage.run(decode(image).bgr8, detections.faces,
-                                              time.monotonic())
+            now = time.monotonic()
+            detections.faces = self.stage.run(decode(image).bgr8, detections.faces, now)
+            if self.pose_stage:
+                detections.faces = self.pose_stage.run(
+                    detections.faces, (image.height, image.width), now,
+                    self.camera_info.intrinsics(image.width, image.height))
         self.publisher.publish(face_array_msg(
             faces_msg.header, (image.height, image.width), detections,
             self.stage.keypoint_names, self.stage.model_name))

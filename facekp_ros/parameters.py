@@ -20,7 +20,13 @@ from facekp_ros.core.anonymize import (
 from facekp_ros.core.pipeline import PipelineConfig
 from facekp_ros.core.scan import ScanPlan
 from facekp_ros.core.sources import SOURCE_KINDS
-from facekp_ros.core.stages import HOLD_FRAMES_RANGE, AnnotateConfig, KeypointConfig
+from facekp_ros.core.stages import (
+    HOLD_FRAMES_RANGE,
+    LOOKING_CONE_RANGE,
+    AnnotateConfig,
+    KeypointConfig,
+    PoseConfig,
+)
 from facekp_ros.core.sync import MAX_WAIT_RANGE
 
 
@@ -144,6 +150,24 @@ ANONYMIZER = (
           'region; the finest that defeats detectors) to 4.', *STRENGTH_RANGE),
 )
 
+POSE = (
+    Param('head_pose', True, "Estimate each face's head pose (solvePnP of the 68 keypoints "
+          "against a 3D face model; intrinsics from 'camera_info', else a default from the "
+          'image size) and cues: eye and mouth openness, looking at the camera.',
+          read_only=True),
+    Param('looking_cone_deg', 20.0, 'A head turned less than this from the camera counts as '
+          'looking at it.', *LOOKING_CONE_RANGE),
+)
+
+MARKERS = (
+    Param('publish_markers', True, "Publish 'face_markers' for rviz: head axes, gaze arrow "
+          'and face outline per tracked face with a head pose.', read_only=True),
+    Param('publish_tf', True, 'Broadcast TF frames face_<track id> and gaze_<track id> '
+          '(where tf2_ros is installed; the PyPI wheels have none).', read_only=True),
+    Param('marker_lifetime_s', 0.5, "How long rviz keeps a face's markers after its last "
+          'message (vanished faces disappear).', 0.05, 10.0),
+)
+
 MAX_WAIT = Param('max_wait_s', 0.5, 'How long an image waits for the faces found in it. '
                  'Then: fully masked on image_anonymized (fail closed); skipped elsewhere.',
                  *MAX_WAIT_RANGE)
@@ -168,6 +192,11 @@ PIPELINE = (
                     f"{SOURCE_KINDS}. '' subscribes to 'image' instead."),
     *(_CAMERA[name] for name in ('rate_hz', 'width', 'height', 'frame_id', 'loop',
                                  'bag_topic')),
+    dataclasses.replace(
+        _CAMERA['camera_info_file'],
+        description="With `source`: a ROS camera calibration YAML whose intrinsics the head "
+                    "poses use ('' = a default from the image size). Without: 'camera_info' "
+                    'is subscribed.'),
     Param('keypoints', True, 'Estimate keypoints (off: boxes and landmarks only).',
           read_only=True),
     Param('publish_annotated', True, "Publish 'image_annotated'.", read_only=True),
@@ -202,6 +231,10 @@ def keypoint_config(values: dict, threads: int = 0) -> KeypointConfig:
                           smoothing=values['smoothing'])
 
 
+def pose_config(values: dict) -> PoseConfig | None:
+    return PoseConfig(values['looking_cone_deg']) if values['head_pose'] else None
+
+
 def annotate_config(values: dict) -> AnnotateConfig:
     return AnnotateConfig(draw_keypoints=values['draw_keypoints'],
                           draw_landmarks=values['draw_landmarks'],
@@ -213,6 +246,6 @@ def pipeline_config(values: dict, threads: int = 0) -> PipelineConfig:
     return PipelineConfig(
         detection=detection_config(values, threads), hold_frames=values['hold_frames'],
         keypoints=keypoint_config(values, threads) if values['keypoints'] else None,
-        anonymize=anonymize_config(values),
+        pose=pose_config(values), anonymize=anonymize_config(values),
         annotate=annotate_config(values) if values['publish_annotated'] else None,
         detection_timeout_ms=values['detection_timeout_ms'])

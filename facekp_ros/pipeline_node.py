@@ -1,9 +1,9 @@
 """pipeline_node: every stage in one process; no raw image on the wire before blurring.
 
 With `source` set it reads the camera itself (device, video, folder, bag or the built-in
-sample); with `source` empty it subscribes to 'image'. Publishes 'face_keypoints',
-'image_anonymized' and (optionally) 'image_annotated'. Detection of frame N+1 runs beside
-keypoints and anonymization of frame N, one thread each.
+sample); with `source` empty it subscribes to 'image' (and 'camera_info'). Publishes
+'face_keypoints', 'image_anonymized', 'face_markers' and (optionally) 'image_annotated'.
+Detection of frame N+1 runs beside keypoints and anonymization of frame N, one thread each.
 """
 import sys
 import time
@@ -12,11 +12,13 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from facekp_ros.conversions import face_array_msg
+from facekp_ros.core.head_pose import intrinsics_from_k
 from facekp_ros.core.image_codec import decode, from_bgr8
 from facekp_ros.core.pipeline import FacePipeline
 from facekp_ros.core.sources import open_source
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
+from facekp_ros.face_outputs import CameraInfoInput, FaceOutputs
 from facekp_ros.image_bridge import camera_image_to_msg, cv2_to_imgmsg
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import (
@@ -34,12 +36,14 @@ from facekp_ros.parameters import (
     ANONYMIZER,
     DETECTOR,
     KEYPOINTS,
+    MARKERS,
     PIPELINE,
+    POSE,
     VISUALIZER,
     pipeline_config,
 )
 
-PARAMS = PIPELINE + DETECTOR + KEYPOINTS + ANONYMIZER + VISUALIZER
+PARAMS = PIPELINE + DETECTOR + KEYPOINTS + POSE + ANONYMIZER + VISUALIZER + MARKERS
 # One onnxruntime thread per session: the two steps run on their own cores side by side.
 THREADS_PER_SESSION = 1
 
@@ -62,21 +66,46 @@ class PipelineNode(StageNode):
         self.anonymized_out = self.create_publisher(Image, 'image_anonymized', OUTPUT_QOS)
         self.annotated_out = (self.create_publisher(Image, 'image_annotated', OUTPUT_QOS)
                               if self.params['publish_annotated'] else None)
-        self.worker = FrameWorker('pipeline', [self._detect, self._finish], self._on_error)
+        self.face_outputs = FaceOutputs(self, self.params['publish_tf'],
+                                        self.params['marker_lifetime_s']) \
+            if self.params['publish_markers'] else None
         self.frames_read = 0
         self.source = self._open_source() if self.params['source'] else None
+        self.intrinsics = self._fixed_intrinsics()
+        self.camera_info = CameraInfoInput(self) if self.source is None else None
+        self.worker = FrameWorker('pipeline', [self._detect, self._finish], self._on_error)
         if self.source is None:
             self.create_subscription(Image, 'image', self._on_image, SENSOR_QOS)
         else:
             self.create_timer(1.0 / self.params['rate_hz'], self._read_source)
         self.diagnostics = DiagnosticsPublisher(self, {'pipeline': self.worker.stats})
 
+    def _fixed_intrinsics(self):
+        """The intrinsics of camera_info_file for an in-process source, else None."""
+        if not (self.source is not None and self.params['camera_info_file']):
+            return None
+        from facekp_ros.camera_node import load_camera_info
+
+        info = load_camera_info(self.params['camera_info_file'])
+        return intrinsics_from_k(info.k, info.d), info.width, info.height
+
+    def _intrinsics_for(self, shape):
+        height, width = shape[:2]
+        if self.camera_info is not None:
+            return self.camera_info.intrinsics(width, height)
+        if self.intrinsics is not None and self.intrinsics[1:] == (width, height):
+            return self.intrinsics[0]
+        return None
+
     def _apply(self, config) -> None:
-        if hasattr(self, 'pipeline'):
+        if hasattr(self, 'worker'):
             self.pipeline.reconfigure(config)
+            if self.face_outputs is not None:
+                self.face_outputs.lifetime_s = self.params['marker_lifetime_s']
 
     def in_effect(self) -> tuple:
-        return self.pipeline.in_effect()
+        return (*self.pipeline.in_effect(),
+                self.face_outputs.lifetime_s if self.face_outputs else None)
 
     def _open_source(self):
         p = self.params
@@ -109,7 +138,8 @@ class PipelineNode(StageNode):
     def _finish(self, item, detected) -> float:
         header, _ = item
         image, detections = detected
-        result = self.pipeline.finish(image, detections, time.monotonic())
+        result = self.pipeline.finish(image, detections, time.monotonic(),
+                                      self._intrinsics_for(image.pixels.shape))
         if result.masked_whole_frame:
             self.get_logger().warning(
                 f'frame fully masked: {result.detections.error or "detection failed"}',
@@ -120,6 +150,8 @@ class PipelineNode(StageNode):
             self.pipeline.keypoint_model))
         if self.annotated_out is not None:
             self.annotated_out.publish(cv2_to_imgmsg(result.annotated, 'bgr8', header))
+        if self.face_outputs is not None:
+            self.face_outputs.publish(header, result.faces)
         return frame_age_ms(self, header)
 
     def _on_error(self, item, error: Exception) -> None:

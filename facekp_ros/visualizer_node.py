@@ -1,4 +1,5 @@
-"""visualizer_node: image + 'face_keypoints' -> 'image_annotated' (boxes, ids, keypoints)."""
+"""visualizer_node: image + 'face_keypoints' -> 'image_annotated' (boxes, ids, keypoints, head
+axes), 'face_markers' for rviz and TF frames face_<id> / gaze_<id>."""
 import sys
 
 from sensor_msgs.msg import Image
@@ -8,6 +9,7 @@ from facekp_ros.core.image_codec import decode
 from facekp_ros.core.stages import AnnotateStage, AnonymizeStage
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
+from facekp_ros.face_outputs import CameraInfoInput, FaceOutputs
 from facekp_ros.image_bridge import cv2_to_imgmsg
 from facekp_ros.node_common import (
     OUTPUT_QOS,
@@ -21,6 +23,7 @@ from facekp_ros.paired_input import PairedInput
 from facekp_ros.parameters import (
     ANONYMIZER,
     FACES_TOPIC,
+    MARKERS,
     MAX_WAIT,
     VISUALIZER,
     annotate_config,
@@ -37,11 +40,16 @@ class VisualizerNode(StageNode):
         super().__init__('face_visualizer', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
         self.params = declare_parameters(
-            self, VISUALIZER + ANONYMIZER + (MAX_WAIT, FACES_TOPIC), _configs, self._apply)
+            self, VISUALIZER + MARKERS + ANONYMIZER + (MAX_WAIT, FACES_TOPIC), _configs,
+            self._apply)
         annotate, anonymize = _configs(self.params)
         self.annotate_stage, self.anonymize_stage = AnnotateStage(annotate), \
             AnonymizeStage(anonymize)
         self.publisher = self.create_publisher(Image, 'image_annotated', OUTPUT_QOS)
+        self.camera_info = CameraInfoInput(self)
+        self.face_outputs = FaceOutputs(self, self.params['publish_tf'],
+                                        self.params['marker_lifetime_s']) \
+            if self.params['publish_markers'] else None
         self.worker = FrameWorker('draw', self._process, self._on_error)
         self.input = PairedInput(self, self.params['faces_topic'], self.worker,
                                  self.params['max_wait_s'],
@@ -53,15 +61,21 @@ class VisualizerNode(StageNode):
             self.annotate_stage.reconfigure(configs[0])
             self.anonymize_stage.reconfigure(configs[1])
             self.input.set_max_wait(self.params['max_wait_s'])
+            if self.face_outputs is not None:
+                self.face_outputs.lifetime_s = self.params['marker_lifetime_s']
 
     def in_effect(self) -> tuple:
         return (self.annotate_stage.config, self.anonymize_stage.config,
-                self.input.sync.max_wait_s)
+                self.input.sync.max_wait_s,
+                self.face_outputs.lifetime_s if self.face_outputs else None)
 
     def _process(self, pair) -> float:
         image_msg, faces_msg = pair
-        detections = detections_from_msg(faces_msg)
         image = decode(image_msg)
+        height, width = image.pixels.shape[:2]
+        detections = detections_from_msg(faces_msg, self.camera_info.intrinsics(width, height))
+        if self.face_outputs is not None:
+            self.face_outputs.publish(faces_msg.header, detections.faces)
         anonymized = None
         if self.annotate_stage.config.on_anonymized:
             anonymized = self.anonymize_stage.run(image, detections)[0].bgr8

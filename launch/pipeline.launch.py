@@ -29,6 +29,7 @@ SHARE = FindPackageShare('facekp_ros')
 def generate_launch_description():
     params_file = LaunchConfiguration('params_file')
     camera_topic = LaunchConfiguration('camera_topic')
+    inputs = [('image', camera_topic), ('camera_info', LaunchConfiguration('camera_info_topic'))]
     source = LaunchConfiguration('source')
     use_camera = LaunchConfiguration('use_camera')
     single_process = LaunchConfiguration('single_process')
@@ -46,6 +47,9 @@ def generate_launch_description():
             'camera_topic', default_value='camera/image_raw',
             description='sensor_msgs/Image topic the face nodes read (relative: in namespace).'),
         DeclareLaunchArgument(
+            'camera_info_topic', default_value='camera/camera_info',
+            description='sensor_msgs/CameraInfo topic whose intrinsics the head poses use.'),
+        DeclareLaunchArgument(
             'use_camera', default_value='true',
             description='Start the camera (camera_node, or inside pipeline_node); false to '
                         'use your own camera driver on camera_topic.'),
@@ -60,8 +64,8 @@ def generate_launch_description():
 
     def face_node(executable, name):
         return Node(package='facekp_ros', executable=executable, name=name,
-                    parameters=[params_file], remappings=[('image', camera_topic)],
-                    condition=separate, output='screen')
+                    parameters=[params_file], remappings=inputs, condition=separate,
+                    output='screen')
 
     nodes = [
         PushRosNamespace(LaunchConfiguration('namespace')),
@@ -78,7 +82,7 @@ def generate_launch_description():
              condition=IfCondition(AndSubstitution(single_process, use_camera)),
              output='screen'),
         Node(package='facekp_ros', executable='pipeline_node', name='face_pipeline',
-             parameters=[params_file, {'source': ''}], remappings=[('image', camera_topic)],
+             parameters=[params_file, {'source': ''}], remappings=inputs,
              condition=IfCondition(AndSubstitution(single_process, NotSubstitution(use_camera))),
              output='screen'),
         Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',

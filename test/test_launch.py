@@ -56,8 +56,8 @@ def test_launch_description_builds_where_launch_ros_exists():
     description = module.generate_launch_description()
     assert isinstance(description, LaunchDescription)
     arguments = {a.name for a in description.get_launch_arguments()}
-    assert arguments == {'namespace', 'params_file', 'source', 'camera_topic', 'use_camera',
-                         'single_process', 'rviz'}
+    assert arguments == {'namespace', 'params_file', 'source', 'camera_topic',
+                         'camera_info_topic', 'use_camera', 'single_process', 'rviz'}
 
 
 def test_rviz_config_shows_the_images_and_markers_on_relative_topics():
