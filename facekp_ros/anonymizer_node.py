@@ -26,14 +26,14 @@ from facekp_ros.node_common import (
     run_node,
 )
 from facekp_ros.paired_input import PairedInput
-from facekp_ros.parameters import ANONYMIZER, MAX_WAIT, anonymize_config
+from facekp_ros.parameters import NODES, anonymize_config
 
 
 class AnonymizerNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('face_anonymizer', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, ANONYMIZER + (MAX_WAIT,), anonymize_config,
+        self.params = declare_parameters(self, NODES['face_anonymizer'], anonymize_config,
                                          self._apply)
         self.stage = AnonymizeStage(anonymize_config(self.params))
         self.masked_frames = 0

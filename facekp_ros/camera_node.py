@@ -14,7 +14,7 @@ from std_msgs.msg import Header
 from facekp_ros.core.sources import open_source
 from facekp_ros.image_bridge import cv2_to_imgmsg
 from facekp_ros.node_common import ConfigError, ErrorLog, declare_parameters, run_node
-from facekp_ros.parameters import CAMERA
+from facekp_ros.parameters import NODES
 
 # Reliable matches reliable and best-effort subscribers alike (a best-effort camera silently
 # delivers nothing to a reliable one); depth 1 hands a subscriber that falls behind the
@@ -71,7 +71,7 @@ def scaled_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
 class CameraNode(Node):
     def __init__(self, **kwargs):
         super().__init__('camera', **kwargs)
-        self.params = p = declare_parameters(self, CAMERA)
+        self.params = p = declare_parameters(self, NODES['camera'])
         self.camera_info = (load_camera_info(p['camera_info_file'])
                             if p['camera_info_file'] else None)
         try:

@@ -21,14 +21,15 @@ from facekp_ros.node_common import (
     frame_age_ms,
     run_node,
 )
-from facekp_ros.parameters import DETECTOR, detection_config
+from facekp_ros.parameters import NODES, detection_config
 
 
 class DetectorNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('face_detector', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, DETECTOR, detection_config, self._apply)
+        self.params = declare_parameters(self, NODES['face_detector'], detection_config,
+                                         self._apply)
         check_providers(self.params, 'providers')
         try:
             self.stage = DetectStage(*self._stage_settings(detection_config(self.params)))

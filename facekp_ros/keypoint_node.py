@@ -21,7 +21,7 @@ from facekp_ros.node_common import (
     run_node,
 )
 from facekp_ros.paired_input import PairedInput
-from facekp_ros.parameters import KEYPOINTS, MAX_WAIT, POSE, keypoint_config, pose_config
+from facekp_ros.parameters import NODES, keypoint_config, pose_config
 
 
 def _configs(values: dict) -> tuple:
@@ -32,7 +32,7 @@ class KeypointNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('keypoint_estimator', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, KEYPOINTS + POSE + (MAX_WAIT,), _configs,
+        self.params = declare_parameters(self, NODES['keypoint_estimator'], _configs,
                                          self._apply)
         check_providers(self.params, 'keypoint_providers')
         try:

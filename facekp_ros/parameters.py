@@ -249,3 +249,75 @@ def pipeline_config(values: dict, threads: int = 0) -> PipelineConfig:
         pose=pose_config(values), anonymize=anonymize_config(values),
         annotate=annotate_config(values) if values['publish_annotated'] else None,
         detection_timeout_ms=values['detection_timeout_ms'])
+
+
+# Each node's parameters, in declaration order (the nodes declare exactly these).
+NODES = {
+    'camera': CAMERA,
+    'face_detector': DETECTOR,
+    'keypoint_estimator': KEYPOINTS + POSE + (MAX_WAIT,),
+    'face_anonymizer': ANONYMIZER + (MAX_WAIT,),
+    'face_visualizer': VISUALIZER + MARKERS + ANONYMIZER + (MAX_WAIT, FACES_TOPIC),
+    'face_pipeline': PIPELINE + DETECTOR + KEYPOINTS + POSE + ANONYMIZER + VISUALIZER
+    + MARKERS,
+}
+EXECUTABLES = {'camera': 'camera_node', 'face_detector': 'detector_node',
+               'keypoint_estimator': 'keypoint_node', 'face_anonymizer': 'anonymizer_node',
+               'face_visualizer': 'visualizer_node', 'face_pipeline': 'pipeline_node'}
+
+
+def _yaml_value(value) -> str:
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, str):
+        return value or "''"
+    return repr(value)
+
+
+def yaml_text(header: str) -> str:
+    """config/pipeline.yaml: every node's parameters with their defaults (a test checks)."""
+    lines = [header.rstrip(), '']
+    for node, params in NODES.items():
+        lines += [f'/**/{node}:', '  ros__parameters:']
+        lines += [f'    {p.name}: {_yaml_value(p.default)}' for p in params] + ['']
+    return '\n'.join(lines).rstrip() + '\n'
+
+
+def _range(p: Param) -> str:
+    if p.choices:
+        return ', '.join(map(str, p.choices))
+    return f'{p.low} .. {p.high}' if p.low is not None else ''
+
+
+def markdown_tables() -> str:
+    """The README's parameter tables; a parameter shared with an earlier node is listed
+    there only (a test keeps the README equal to this)."""
+    seen, parts = {}, []  # Param -> the node it was listed with
+    listed = {}  # node -> its own params
+    for node, params in NODES.items():
+        own = [p for p in params if p not in seen]
+        parts.append(f'### {EXECUTABLES[node]} (`{node}`)\n')
+        shared = []
+        for other, other_own in listed.items():
+            taken = [p for p in other_own if p in params]
+            if taken == other_own:
+                shared.append(f'every `{EXECUTABLES[other]}` parameter')
+            elif taken:
+                shared.append(', '.join(f'`{p.name}`' for p in taken)
+                              + f' of `{EXECUTABLES[other]}`')
+        if shared:
+            parts.append('Also, as described above: ' + '; '.join(shared) + '.\n')
+        parts.append('| name | default | range / values | description |\n|---|---|---|---|')
+        parts += [f'| `{p.name}` | `{p.default!r}` | {_range(p)} | {p.description}'
+                  + (' (read-only)' if p.read_only else '') + ' |' for p in own]
+        parts.append('')
+        seen.update({p: node for p in own})
+        listed[node] = own
+    return '\n'.join(parts)
+
+
+if __name__ == '__main__':
+    import sys
+
+    print(markdown_tables() if sys.argv[1:] == ['markdown'] else
+          'usage: python -m facekp_ros.parameters markdown')

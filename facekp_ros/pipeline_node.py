@@ -32,18 +32,8 @@ from facekp_ros.node_common import (
     frame_age_ms,
     run_node,
 )
-from facekp_ros.parameters import (
-    ANONYMIZER,
-    DETECTOR,
-    KEYPOINTS,
-    MARKERS,
-    PIPELINE,
-    POSE,
-    VISUALIZER,
-    pipeline_config,
-)
+from facekp_ros.parameters import NODES, pipeline_config
 
-PARAMS = PIPELINE + DETECTOR + KEYPOINTS + POSE + ANONYMIZER + VISUALIZER + MARKERS
 # One onnxruntime thread per session: the two steps run on their own cores side by side.
 THREADS_PER_SESSION = 1
 
@@ -56,7 +46,7 @@ class PipelineNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('face_pipeline', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, PARAMS, _config, self._apply)
+        self.params = declare_parameters(self, NODES['face_pipeline'], _config, self._apply)
         check_providers(self.params, 'providers', 'keypoint_providers')
         try:
             self.pipeline = FacePipeline(_config(self.params))

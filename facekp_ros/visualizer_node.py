@@ -20,15 +20,7 @@ from facekp_ros.node_common import (
     run_node,
 )
 from facekp_ros.paired_input import PairedInput
-from facekp_ros.parameters import (
-    ANONYMIZER,
-    FACES_TOPIC,
-    MARKERS,
-    MAX_WAIT,
-    VISUALIZER,
-    annotate_config,
-    anonymize_config,
-)
+from facekp_ros.parameters import NODES, annotate_config, anonymize_config
 
 
 def _configs(values: dict) -> tuple:
@@ -40,8 +32,7 @@ class VisualizerNode(StageNode):
         super().__init__('face_visualizer', **kwargs)
         self.log_error = ErrorLog(self.get_logger())
         self.params = declare_parameters(
-            self, VISUALIZER + MARKERS + ANONYMIZER + (MAX_WAIT, FACES_TOPIC), _configs,
-            self._apply)
+            self, NODES['face_visualizer'], _configs, self._apply)
         annotate, anonymize = _configs(self.params)
         self.annotate_stage, self.anonymize_stage = AnnotateStage(annotate), \
             AnonymizeStage(anonymize)

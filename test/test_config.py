@@ -5,6 +5,7 @@ from rclpy.parameter import Parameter
 from ros_helpers import ros_nodes
 
 from conftest import REPO
+from facekp_ros import parameters
 from facekp_ros.anonymizer_node import AnonymizerNode
 from facekp_ros.camera_node import CameraNode
 from facekp_ros.detector_node import DetectorNode
@@ -28,6 +29,13 @@ def test_every_declared_parameter_is_in_the_config_with_its_default(node_class):
             descriptor = node.describe_parameter(name)
             assert descriptor.description, f'{name} has no description'
         assert CONFIG[f'/**/{node.get_name()}']['ros__parameters'] == declared
+
+
+def test_config_file_and_readme_tables_come_from_the_parameter_tables():
+    text = (REPO / 'config' / 'pipeline.yaml').read_text()
+    assert text == parameters.yaml_text(text.split('\n\n')[0])
+    assert parameters.markdown_tables() in (REPO / 'README.md').read_text(), \
+        'README parameter tables are stale: python -m facekp_ros.parameters markdown'
 
 
 def test_out_of_range_and_unknown_choice_values_are_refused_with_the_name():

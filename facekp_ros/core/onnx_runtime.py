@@ -54,6 +54,8 @@ def create_session(model, providers='auto', threads: int = 0) -> ort.InferenceSe
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(threads)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Errors only: graph-optimisation notices (unused initializers) are not the user's concern.
+    options.log_severity_level = 3
     # Idle pool threads must not spin: the detector and keypoint sessions share few cores
     # (measured on 2 cores: spinning doubled the pipeline's time per frame).
     options.add_session_config_entry('session.intra_op.allow_spinning', '0')
