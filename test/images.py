@@ -19,3 +19,15 @@ def box_covers(box, points, fraction: float = 0.9) -> bool:
     inside = ((points[:, 0] >= x) & (points[:, 0] <= x + w)
               & (points[:, 1] >= y) & (points[:, 1] <= y + h))
     return inside.mean() >= fraction
+
+
+def classify(frame, raw, face_boxes) -> str:
+    """An anonymized frame against the raw one: 'masked' (all black), 'LEAK' (a face box
+    nearly unchanged) or 'anonymized'."""
+    if not frame.any():
+        return 'masked'
+    for x, y, w, h in face_boxes:
+        region = (slice(y, y + h), slice(x, x + w))
+        if np.abs(frame[region].astype(int) - raw[region]).mean() < 12:
+            return 'LEAK'
+    return 'anonymized'

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from images import classify
 from rclpy.node import Node
 from ros_helpers import Collector, ros_nodes, spin_until
 from sensor_msgs.msg import Image
@@ -51,16 +52,6 @@ def stop(processes, signum=signal.SIGINT) -> list:
             process.kill()
             codes.append('hung')
     return codes
-
-
-def classify(frame, raw, face_boxes) -> str:
-    if not frame.any():
-        return 'masked'
-    for x, y, w, h in face_boxes:
-        region = (slice(y, y + h), slice(x, x + w))
-        if np.abs(frame[region].astype(int) - raw[region]).mean() < 12:
-            return 'LEAK'
-    return 'anonymized'
 
 
 def detector_fps(diagnostics) -> float:
