@@ -94,45 +94,55 @@ def _writable_folder(folder: pathlib.Path, create: bool) -> pathlib.Path:
     return folder
 
 
-def plan_outputs(inputs: list, out: str | None, kind: str, suffix: str) -> list:
-    """[(input, output path)]. One input: out is the file (or an existing folder); several:
-    out is a folder (made when missing). Without out, each output lands beside its input as
-    <name>_<kind><suffix>. Checked before any work is done."""
-    folder = None
-    if out and (len(inputs) > 1 or pathlib.Path(out).is_dir()):
-        folder = _writable_folder(pathlib.Path(out).expanduser(), create=len(inputs) > 1)
+def plan_outputs(jobs: list, out: str | None, kind: str) -> list:
+    """[(input, output path)] from [(input, default output)]. One input: out is the file (or
+    an existing folder); several: out is a folder (made when missing), each output named
+    <name>_<kind>. Without out, the defaults: beside each input file, or in <folder>_<kind>/
+    for the images of a folder. Checked before any work is done: never an input overwritten,
+    never two outputs on one path."""
+    out_path = pathlib.Path(out).expanduser() if out else None
+    into_folder = out_path is not None and (len(jobs) > 1 or out_path.is_dir())
+    if into_folder:
+        _writable_folder(out_path, create=len(jobs) > 1)
     planned = []
-    for source in inputs:
-        path = pathlib.Path(str(source))
-        name = f'camera{path.name}' if _is_camera(str(source)) else path.stem
-        if out and folder is None:
-            target = pathlib.Path(out).expanduser()
-            _writable_folder(target.parent if str(target.parent) else pathlib.Path('.'), False)
-        elif folder is not None:
-            target = folder / f'{name}_{kind}{suffix}'
+    for source, default in jobs:
+        if into_folder:
+            target = out_path / default.name
+        elif out_path is not None:
+            target = out_path
         elif _is_camera(str(source)):
             raise CliError(f'give --out for camera {source}')
         else:
-            target = path.with_name(f'{name}_{kind}{suffix}')
+            target = default
+        _writable_folder(target.parent, create=not into_folder and out_path is None)
         planned.append((source, target))
+    targets = [target.resolve() for _, target in planned]
+    inputs = {pathlib.Path(str(s)).resolve() for s, _ in planned if not _is_camera(str(s))}
+    clash = next((t for t in targets if t in inputs), None) or next(
+        (t for t in targets if targets.count(t) > 1), None)
+    if clash is not None:
+        raise CliError(f'output {clash} would overwrite an input or another output: give '
+                       '--out a new folder')
     return planned
 
 
-def expand_images(inputs: list) -> list:
-    """Image files, with each folder replaced by its images in natural order."""
-    files = []
+def image_jobs(inputs: list, kind: str) -> list:
+    """[(image file, default output)], each folder replaced by its images in natural order."""
+    jobs = []
     for item in inputs:
         path = pathlib.Path(item).expanduser()
         if path.is_dir():
             try:
-                files += image_files(path)
+                files = image_files(path)
             except ValueError as error:
                 raise CliError(str(error)) from error
+            folder = path.resolve().with_name(f'{path.resolve().name}_{kind}')
+            jobs += [(f, folder / f'{f.stem}_{kind}{f.suffix}') for f in files]
         elif path.is_file():
-            files.append(path)
+            jobs.append((path, path.with_name(f'{path.stem}_{kind}{path.suffix}')))
         else:
             raise CliError(f'cannot read image {item}: no such file or folder')
-    return files
+    return jobs
 
 
 def _write_json_lines(path, records: list, as_one: bool) -> None:
@@ -153,10 +163,9 @@ def _summary(result) -> str:
 
 
 def run_images(args, config) -> int:
-    files = expand_images(args.inputs)
     kind = 'anonymized' if args.anonymize else 'annotated'
-    planned = plan_outputs(files, args.out, kind, '')
-    planned = [(s, t if t.suffix else t.with_suffix(s.suffix)) for s, t in planned]
+    planned = plan_outputs(image_jobs(args.inputs, kind), args.out, kind)
+    files = [source for source, _ in planned]
     for _, target in planned:
         if not cv2.haveImageWriter(str(target)):
             raise CliError(f'cannot write {target}: unknown image type (use .jpg or .png)')
@@ -282,8 +291,11 @@ def run_videos(args, config) -> int:
     for item in args.inputs:
         if not _is_camera(item) and not pathlib.Path(item).exists():
             raise CliError(f'cannot read video {item}: no such file or folder')
-    planned = plan_outputs(args.inputs, args.out, 'anonymized' if args.anonymize
-                           else 'annotated', '.mp4')
+    kind = 'anonymized' if args.anonymize else 'annotated'
+    jobs = [(item, pathlib.Path(f'camera{pathlib.Path(item).name}_{kind}.mp4') if _is_camera(item)
+             else pathlib.Path(item).with_name(f'{pathlib.Path(item).stem}_{kind}.mp4'))
+            for item in args.inputs]
+    planned = plan_outputs(jobs, args.out, kind)
     pipeline = FacePipeline(config)
     json_file = open(args.json, 'w') if args.json else None
     failed = 0

@@ -127,3 +127,20 @@ def test_deface_style_options_reach_the_pipeline(tmp_path):
         ('fill', 'ellipse', 1.5, 2.0)
     assert detection.plan.small_face_zoom == 0.0
     assert detection.plan.input_scale == 1.0
+
+
+def test_a_folder_goes_to_a_sibling_folder_and_inputs_are_never_overwritten(tmp_path, capsys):
+    folder = tmp_path / 'shots'
+    (folder / 'sub').mkdir(parents=True)
+    cv2.imwrite(str(folder / 'x.png'), sample_frame())
+    assert main(['image', str(folder), '--anonymize', '--quiet', '--no-keypoints']) == 0
+    assert (tmp_path / 'shots_anonymized' / 'x_anonymized.png').is_file()
+    assert sorted(p.name for p in folder.iterdir()) == ['sub', 'x.png']  # input untouched
+    other = tmp_path / 'other'
+    other.mkdir()
+    cv2.imwrite(str(other / 'x.png'), sample_frame())
+    assert main(['image', str(folder), str(other), '--out', str(tmp_path / 'o'),
+                 '--quiet']) == 2  # both would be o/x_annotated.png
+    assert 'would overwrite' in capsys.readouterr().err
+    assert main(['image', str(folder / 'x.png'), '--out', str(folder / 'x.png')]) == 2
+    assert 'would overwrite an input' in capsys.readouterr().err
