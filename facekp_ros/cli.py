@@ -108,7 +108,7 @@ def run_bag(args) -> int:
 
     from tqdm import tqdm
 
-    from facekp_ros.bag_anonymize import REPORT, anonymize_bag
+    from facekp_ros.bag_anonymize import REPORT, anonymize_bag, topic_reports
 
     source = pathlib.Path(args.input)
     target = pathlib.Path(args.output) if args.output else \
@@ -119,7 +119,7 @@ def run_bag(args) -> int:
             report = anonymize_bag(source, target, config, progress=bar.update)
         except (OSError, ValueError) as error:
             raise CliError(str(error)) from error
-    for topic, counts in report.items():
+    for topic, counts in topic_reports(report).items():
         numbers = {k: v for k, v in counts.items() if not isinstance(v, list)}
         print(f'{topic}: ' + ', '.join(f'{key} {value}' for key, value in numbers.items()))
     print(f'wrote {target} and {target / REPORT}')
