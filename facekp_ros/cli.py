@@ -3,7 +3,7 @@
     facekp image photo.jpg [more.jpg folder/ ...] [--out OUT] [--anonymize] [--json F]
     facekp video clip.mp4 [...] [--out OUT] [--anonymize] [--json F]    # or 0, /dev/video0
     facekp bag recording/ [OUT]
-    facekp bag recordings/ more.mcap ... --out ROOT [--workers N]
+    facekp bag recordings/ more.mcap ... --out ROOT [--workers N | --ray [ADDRESS]]
 
 Exit codes: 0 everything was processed; 1 some inputs could not be read (the others were
 processed; each failure is one line on stderr); 2 nothing was done: bad arguments or paths.
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     bag = commands.add_parser(
         'bag', help='anonymize every image topic of ROS 2 bags',
         usage='facekp bag INPUT [OUTPUT] [options]\n'
-              '       facekp bag INPUT... --out ROOT [--workers N] [options]')
+              '       facekp bag INPUT... --out ROOT [--workers N | --ray [ADDRESS]] [options]')
     bag.add_argument('inputs', nargs='+', metavar='INPUT',
                      help='rosbag2 folder, .mcap or .db3, or a folder of them (searched '
                      'recursively); never modified. Without --out, a second INPUT is the '
@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                      'second run skips the bags finished there and redoes the others')
     bag.add_argument('--workers', type=int, metavar='N',
                      help='local worker processes (default: one per core, at most one per bag)')
+    bag.add_argument('--ray', nargs='?', const='local', metavar='ADDRESS',
+                     help="run the bags as Ray tasks: on the cluster at ADDRESS ('auto': the "
+                     "one this machine belongs to), or on a Ray instance started for the run "
+                     "(no ADDRESS, or 'local'); needs requirements/fleet.txt")
     _add_pipeline_options(bag, keypoints=False)
     return parser
 
@@ -125,16 +129,17 @@ def run_bag(args) -> int:
     source = pathlib.Path(args.inputs[0])
     if args.out is None and len(args.inputs) > 2:
         raise CliError('several inputs: give --out ROOT, the folder for their outputs')
-    if args.workers is not None and args.workers < 1:
-        raise CliError(f'--workers {args.workers}: give a number >= 1')
+    if args.workers is not None and (args.workers < 1 or args.ray is not None):
+        raise CliError(f'--workers {args.workers}: give a number >= 1, and no --ray (Ray '
+                       'places the tasks on the CPUs of the cluster)')
     named = pathlib.Path(args.inputs[1]) if len(args.inputs) == 2 and not args.out else None
     if args.out or (source.is_dir() and not (source / 'metadata.yaml').is_file()):
         root = args.out or named or source.resolve().with_name(source.resolve().name
                                                                 + '_anonymized')
         return _run_many(args, args.inputs if args.out else args.inputs[:1], root)
-    if args.workers is not None:
-        raise CliError('--workers shares many bags out: for one bag, give --out ROOT or leave '
-                       'it out')
+    if args.ray is not None or args.workers is not None:
+        raise CliError('--workers and --ray share many bags out: for one bag, give --out ROOT '
+                       'or leave them out')
     return _run_one(args, source, named or source.with_name(source.stem + '_anonymized'))
 
 
@@ -145,7 +150,7 @@ def _run_many(args, inputs, root) -> int:
         return pipeline_config(args, keypoints=False, annotate=False, threads=threads)
 
     try:
-        return run_fleet(inputs, root, config_for, args.workers, args.quiet)
+        return run_fleet(inputs, root, config_for, args.workers, args.ray, args.quiet)
     except (OSError, ValueError) as error:
         raise CliError(str(error)) from error
 

@@ -1,5 +1,5 @@
 """The driver of `facekp bag` over many bags: skips finished ones, runs the rest in local
-worker processes, shows progress, writes the aggregate report."""
+worker processes (or on Ray, fleet_ray), shows progress, writes the aggregate report."""
 import collections
 import concurrent.futures as cf
 import fcntl
@@ -178,7 +178,7 @@ def _sort_out(jobs: list, config) -> tuple:
     return results, todo
 
 
-def run_fleet(inputs, root, config_for, workers=None, quiet=False) -> int:
+def run_fleet(inputs, root, config_for, workers=None, ray=None, quiet=False) -> int:
     """Anonymizes every bag of inputs under root; the exit code (0 all done, 1 some bags
     failed, 2 none done; 130 interrupted). config_for(threads) -> PipelineConfig."""
     start, root = time.perf_counter(), pathlib.Path(root)
@@ -186,7 +186,7 @@ def run_fleet(inputs, root, config_for, workers=None, quiet=False) -> int:
     lock = _lock(root)
     try:
         results, todo = _sort_out(jobs, config_for(0))
-        backend = LocalPool(todo, config_for, workers) if todo else None
+        backend = _backend(todo, config_for, workers, ray) if todo else None
         view, interrupted = Progress(len(todo), quiet), False
         try:
             results.update(execute(todo, backend, view) if backend else {})
@@ -209,6 +209,13 @@ def run_fleet(inputs, root, config_for, workers=None, quiet=False) -> int:
         return INTERRUPTED
     totals = report['totals']
     return 0 if not totals['failed'] else 1 if totals['done'] + totals['already done'] else 2
+
+
+def _backend(todo: list, config_for, workers, ray):
+    if ray is None:
+        return LocalPool(todo, config_for, workers)
+    from facekp_ros.fleet_ray import RayPool  # imports ray, an optional extra
+    return RayPool(todo, config_for, ray)
 
 
 def _run_info(backend, results: dict, start: float) -> dict:

@@ -1,5 +1,5 @@
 """`facekp bag` over many bags: found and mirrored, refusals, resumable (a killed run too),
-failures kept to their bag, and the same bytes in one process and in local workers."""
+failures kept to their bag, and the same bytes in one process, local workers and Ray."""
 import fcntl
 import json
 import os
@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin
 from test_bag import write_bag
 
@@ -68,11 +69,14 @@ def test_command_line_refusals(tmp_path, capsys, monkeypatch):
     write_bag(tmp_path / 'a', StoragePlugin.MCAP, frames=1)
     cases = [(['bag', 'a', 'b', 'c'], 'give --out ROOT'),
              (['bag', 'a', '-o', 'out', '--workers', '0'], '--workers 0'),
-             (['bag', 'a', 'a2', '--workers', '2'], 'for one bag, give --out ROOT')]
+             (['bag', 'a', 'a2', '--ray'], 'for one bag, give --out ROOT')]
     monkeypatch.chdir(tmp_path)
     for argv, message in cases:
         assert main(argv) == 2
         assert message in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, 'ray', None)  # as where the extra is not installed
+    assert main(['bag', 'a', '-o', 'out', '--ray', '--quiet']) == 2
+    assert 'pip install -r requirements/fleet.txt' in capsys.readouterr().err
     (tmp_path / 'out').mkdir(exist_ok=True)
     with open(tmp_path / 'out' / LOCK, 'a') as held:  # another run writing there
         fcntl.flock(held, fcntl.LOCK_EX)
@@ -160,3 +164,44 @@ def test_a_killed_run_resumes_without_redoing_finished_bags(tmp_path, capsys):
     assert {n: (out / n / 'privacy_report.json').stat().st_mtime_ns for n in done} == done
     assert sorted(p.name for p in out.iterdir()) == \
         sorted([LOCK, 'privacy_report.json'] + [f'bag{i}' for i in range(4)])  # no partials
+
+
+def messages(bag: pathlib.Path) -> list:
+    with AnyReader([bag]) as reader:
+        return [(c.topic, stamp, bytes(raw)) for c, stamp, raw in reader.messages()]
+
+
+def without_timing(report: dict) -> dict:
+    bags = {name: {k: v for k, v in entry.items() if k != 'seconds'}
+            for name, entry in report['bags'].items()}
+    return {'bags': bags, 'totals': report['totals']}
+
+
+def test_one_process_workers_and_ray_write_the_same_bytes(tmp_path, capsys):
+    pytest.importorskip('ray', reason='ray (requirements/fleet.txt) is not installed')
+    data = tmp_path / 'data'
+    write_bag(data / 'a', StoragePlugin.MCAP, frames=2)
+    write_bag(data / 'sub' / 'b', StoragePlugin.SQLITE3, frames=2)
+    (data / 'sub' / 'broken.mcap').write_bytes(b'\x89MCAP0\r\n garbage')
+    (tmp_path / 'one' / 'sub').mkdir(parents=True)
+    for name in ('a', 'sub/b'):  # today's command, one bag at a time
+        assert main(['bag', str(data / name), str(tmp_path / 'one' / name), '--quiet']) == 0
+    assert main(['bag', str(data), '-o', str(tmp_path / 'workers'), '--quiet']) == 1
+    ray_run = facekp(data, '-o', tmp_path / 'ray', '--ray', '--quiet', start_new_session=True)
+    try:  # bounded: a Ray that hangs fails the test, and leaves nothing running
+        out, err = ray_run.communicate(timeout=300)
+    finally:
+        if ray_run.poll() is None:
+            os.killpg(ray_run.pid, signal.SIGKILL)
+    assert ray_run.returncode == 1, err  # the broken bag failed on its worker, not the run
+    assert 'sub/broken: failed: ValueError: cannot read bag' in err
+    assert 'mode ray' in out
+    for name in ('a', 'sub/b'):
+        reference = messages(tmp_path / 'one' / name)
+        assert len(reference) == 8  # 2 frames x 4 topics; the 2 unreadable messages left out
+        report = (tmp_path / 'one' / name / 'privacy_report.json').read_bytes()
+        for mode in ('workers', 'ray'):
+            assert messages(tmp_path / mode / name) == reference, (mode, name)
+            assert (tmp_path / mode / name / 'privacy_report.json').read_bytes() == report
+    assert without_timing(run_report(tmp_path / 'workers')) == \
+        without_timing(run_report(tmp_path / 'ray'))
