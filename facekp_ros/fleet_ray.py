@@ -10,7 +10,7 @@ import os
 
 from facekp_ros import fleet
 from facekp_ros.core.onnx_runtime import select_providers
-from facekp_ros.fleet_run import cores
+from facekp_ros.fleet_run import RAY_MISSING, cores
 
 GPU_PROVIDERS = ('TensorrtExecutionProvider', 'CUDAExecutionProvider')
 LOCAL_OBJECT_STORE_BYTES = 100 * 2**20  # tasks return small reports; Ray's minimum is 75 MiB
@@ -27,8 +27,7 @@ def import_ray(local: bool, loopback: bool):
     try:
         import ray
     except ImportError:
-        raise ValueError('--ray needs the ray package (an optional extra): pip install -r '
-                         'requirements/fleet.txt') from None
+        raise ValueError(RAY_MISSING) from None
     return ray
 
 
@@ -45,7 +44,12 @@ class RayPool:
                      _node_ip_address='127.0.0.1', object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                      logging_level=logging.WARNING)
         else:
-            ray.init(address=address, logging_level=logging.WARNING)
+            try:
+                ray.init(address=address, logging_level=logging.WARNING)
+            except (ConnectionError, RuntimeError) as error:
+                raise ConnectionError(f'cannot join the Ray cluster at {address}: {error} (check '
+                                      "the address, or use --ray local for a Ray instance of "
+                                      'this run)') from error
         options, threads = self._resources(len(jobs), config_for(0))
         self.config = config_for(threads)
         self.task = ray.remote(fleet.run_job).options(max_retries=0, **options)

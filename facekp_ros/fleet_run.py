@@ -3,6 +3,7 @@ worker processes (or on Ray, fleet_ray), shows progress, writes the aggregate re
 import collections
 import concurrent.futures as cf
 import fcntl
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -21,6 +22,8 @@ from facekp_ros.bag_anonymize import REPORT
 LOCK = '.facekp_bag.lock'  # in the output root, held by the run writing there
 WORKER_DIED = ('its worker process ended unexpectedly (killed, out of memory or crashed): run '
                'the command again to redo it')
+RAY_MISSING = ('--ray needs the ray package (an optional extra): pip install -r '
+               'requirements/fleet.txt')
 INTERRUPTED = 130  # the shell's code for Ctrl-C
 
 
@@ -183,6 +186,8 @@ def run_fleet(inputs, root, config_for, workers=None, ray=None, quiet=False) -> 
     failed, 2 none done; 130 interrupted). config_for(threads) -> PipelineConfig."""
     start, root = time.perf_counter(), pathlib.Path(root)
     jobs = fleet.plan(inputs, root)
+    if ray is not None and importlib.util.find_spec('ray') is None:  # before touching ROOT
+        raise ValueError(RAY_MISSING)
     lock = _lock(root)
     try:
         results, todo = _sort_out(jobs, config_for(0))

@@ -77,6 +77,7 @@ def test_command_line_refusals(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, 'ray', None)  # as where the extra is not installed
     assert main(['bag', 'a', '-o', 'out', '--ray', '--quiet']) == 2
     assert 'pip install -r requirements/fleet.txt' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
     (tmp_path / 'out').mkdir(exist_ok=True)
     with open(tmp_path / 'out' / LOCK, 'a') as held:  # another run writing there
         fcntl.flock(held, fcntl.LOCK_EX)
@@ -172,7 +173,7 @@ def messages(bag: pathlib.Path) -> list:
 
 
 def without_timing(report: dict) -> dict:
-    bags = {name: {k: v for k, v in entry.items() if k != 'seconds'}
+    bags = {name: {k: v for k, v in entry.items() if k not in ('seconds', 'cpu_seconds')}
             for name, entry in report['bags'].items()}
     return {'bags': bags, 'totals': report['totals']}
 
