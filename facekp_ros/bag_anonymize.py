@@ -5,9 +5,11 @@ Other topics are copied unchanged. Images keep their encoding (packed YUV and Ba
 bgr8) or their compressed format. A frame that cannot be decoded, or a message that cannot
 be deserialized, is left out and counted (never copied raw); a frame whose detection fails is
 written fully masked. The bag is written beside OUT and renamed to OUT when complete, so a
-failure or a kill never leaves a partial bag at OUT.
+failure or a kill never leaves a partial bag at OUT. The report names the input it was made
+from (finished_report tells a finished output of an unchanged input from anything else).
 """
 import dataclasses
+import hashlib
 import json
 import os
 import pathlib
@@ -26,6 +28,7 @@ from facekp_ros.bag_io import (
 from facekp_ros.core.pipeline import FacePipeline, PipelineConfig
 
 REPORT = 'privacy_report.json'
+PARTIAL = '.partial-'  # .<output name>.partial-<pid>: an output being written
 LOWEST_SCORES_KEPT = 10  # masked detections listed per topic for a reviewer
 FRAMES_LISTED = 100  # frames with mask-only faces listed per topic (all are counted)
 
@@ -78,28 +81,83 @@ def check_paths(source: pathlib.Path, target: pathlib.Path) -> None:
                                 'create it first')
 
 
+def input_signature(source: pathlib.Path, config: PipelineConfig) -> dict:
+    """What a finished output was made from: the input (path, size and newest mtime of its
+    files) and a digest of the settings that shape the output (not the thread count)."""
+    source = pathlib.Path(source).resolve()
+    files = sorted(p for p in source.rglob('*') if p.is_file()) if source.is_dir() else [source]
+    stats = [p.stat() for p in files]
+    shaping = dataclasses.replace(
+        config, detection=dataclasses.replace(config.detection, threads=0),
+        keypoints=config.keypoints and dataclasses.replace(config.keypoints, threads=0))
+    return {'path': str(source), 'files': len(files), 'bytes': sum(s.st_size for s in stats),
+            'mtime_ns': max((s.st_mtime_ns for s in stats), default=0),
+            'settings': hashlib.sha256(repr(shaping).encode()).hexdigest()[:16]}
+
+
+def read_report(target: pathlib.Path) -> dict | None:
+    """The report inside the output bag at target; None when it is missing or unreadable."""
+    try:
+        report = json.loads((pathlib.Path(target) / REPORT).read_text())
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) and isinstance(report.get('input'), dict) \
+        else None
+
+
+def finished_report(source, target, config: PipelineConfig) -> dict | None:
+    """target's report when target is the finished output of source as it is now, made with
+    config's settings; None otherwise (missing, unfinished, another input, changed since)."""
+    report = read_report(target)
+    if report and report['input'] == input_signature(source, config):
+        return report
+    return None
+
+
+def topic_reports(report: dict) -> dict:
+    """{topic: counts} of a report (ROS 2 topic names start with '/', the other keys not)."""
+    return {k: v for k, v in report.items() if k.startswith('/')}
+
+
+def stale_partials(target) -> list:
+    """Partial copies of target left beside it by killed runs (named after their process)."""
+    target = pathlib.Path(target)
+    return sorted(target.parent.glob(f'.{target.name}{PARTIAL}*'))
+
+
 def _storage_of(source: pathlib.Path) -> StoragePlugin:
     mcap = source.suffix == '.mcap' or (source.is_dir() and any(source.glob('*.mcap')))
     return StoragePlugin.MCAP if mcap else StoragePlugin.SQLITE3
 
 
 def anonymize_bag(source, target, config: PipelineConfig | None = None,
-                  progress=None, warn=None) -> dict:
-    """Writes the anonymized copy at target; returns {topic: TopicReport as dict}.
+                  progress=None, warn=None, started=None) -> dict:
+    """Writes the anonymized copy at target; returns its report: {topic: TopicReport as dict}
+    and 'input': input_signature (taken before reading, so a change during the run shows).
 
-    warn(text) gets one line per message left out (default: stderr)."""
+    warn(text) gets one line per message left out (default: stderr); started(n) the number
+    of messages once the bag is open, progress() is called after each."""
     source, target = pathlib.Path(source), pathlib.Path(target)
     check_paths(source, target)
     config = config or PipelineConfig(keypoints=None, annotate=None)
+    signature = input_signature(source, config)
     warn = warn or (lambda text: print(f'facekp: {text}', file=sys.stderr))
-    partial = target.with_name(f'.{target.name}.partial-{os.getpid()}')
+    # The bag is written as <partial>/<target name>: rosbags names its files after their
+    # folder, so they get the final name, whichever process wrote them.
+    partial = target.with_name(f'.{target.name}{PARTIAL}{os.getpid()}')
     shutil.rmtree(partial, ignore_errors=True)
     reader = open_reader(source)
     try:
-        reports = _copy(reader, partial, _storage_of(source), config, progress, warn)
+        partial.mkdir()
+        if started:
+            started(reader.message_count)
+        written = partial / target.name
+        reports = _copy(reader, written, _storage_of(source), config, progress, warn)
         summary = {topic: dataclasses.asdict(report) for topic, report in reports.items()}
-        (partial / REPORT).write_text(json.dumps(summary, indent=1) + '\n')
-        os.rename(partial, target)
+        summary['input'] = signature
+        (written / REPORT).write_text(json.dumps(summary, indent=1) + '\n')
+        os.rename(written, target)
+        partial.rmdir()
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -3,11 +3,13 @@
     facekp image photo.jpg [more.jpg folder/ ...] [--out OUT] [--anonymize] [--json F]
     facekp video clip.mp4 [...] [--out OUT] [--anonymize] [--json F]    # or 0, /dev/video0
     facekp bag recording/ [OUT]
+    facekp bag recordings/ more.mcap ... --out ROOT [--workers N | --ray [ADDRESS]]
 
 Exit codes: 0 everything was processed; 1 some inputs could not be read (the others were
 processed; each failure is one line on stderr); 2 nothing was done: bad arguments or paths.
 """
 import argparse
+import dataclasses
 import sys
 
 from facekp_ros import parameters as p
@@ -53,8 +55,10 @@ def _add_pipeline_options(parser, keypoints: bool) -> None:
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
 
 
-def pipeline_config(args, keypoints: bool = True, annotate: bool = True) -> PipelineConfig:
-    """The pipeline the options describe; CliError (exit 2) for a bad value."""
+def pipeline_config(args, keypoints: bool = True, annotate: bool = True,
+                    threads: int = 0) -> PipelineConfig:
+    """The pipeline the options describe, threads per onnxruntime session (0: one per core);
+    CliError (exit 2) for a bad value."""
     values = {**DEFAULTS, **{k: v for k, v in vars(args).items() if k in DEFAULTS}}
     try:
         detection = DetectionConfig(
@@ -66,8 +70,10 @@ def pipeline_config(args, keypoints: bool = True, annotate: bool = True) -> Pipe
             plan=ScanPlan(values['input_scale'], values['working_size'],
                           values['small_face_zoom']))
         return PipelineConfig(
-            detection=detection, hold_frames=values['hold_frames'],
-            keypoints=KeypointConfig(providers=values['providers']) if keypoints else None,
+            detection=dataclasses.replace(detection, threads=threads),
+            hold_frames=values['hold_frames'],
+            keypoints=KeypointConfig(providers=values['providers'], threads=threads)
+            if keypoints else None,
             anonymize=p.anonymize_config(values),
             annotate=AnnotateConfig() if annotate else None)
     except ValueError as error:
@@ -95,10 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
                          help='write the anonymized frames instead of annotated ones')
         sub.add_argument('--json', help=json_help)
         _add_pipeline_options(sub, keypoints=True)
-    bag = commands.add_parser('bag', help='anonymize every image topic of a ROS 2 bag')
-    bag.add_argument('input', help='rosbag2 folder, .mcap or .db3 (never modified)')
-    bag.add_argument('output', nargs='?', help='new bag folder (must not exist); default '
-                     '<input>_anonymized beside the input')
+    bag = commands.add_parser(
+        'bag', help='anonymize every image topic of ROS 2 bags',
+        usage='facekp bag INPUT [OUTPUT] [options]\n'
+              '       facekp bag INPUT... --out ROOT [--workers N | --ray [ADDRESS]] [options]')
+    bag.add_argument('inputs', nargs='+', metavar='INPUT',
+                     help='rosbag2 folder, .mcap or .db3, or a folder of them (searched '
+                     'recursively); never modified. Without --out, a second INPUT is the '
+                     'OUTPUT: a new bag folder (must not exist; default <input>_anonymized '
+                     'beside the input), or for a folder of bags, the folder of their outputs')
+    bag.add_argument('--out', '-o', metavar='ROOT',
+                     help='folder of the outputs of many bags, mirrored from the inputs; a '
+                     'second run skips the bags finished there and redoes the others')
+    bag.add_argument('--workers', type=int, metavar='N',
+                     help='local worker processes (default: one per core, at most one per bag)')
+    bag.add_argument('--ray', nargs='?', const='local', metavar='ADDRESS',
+                     help="run the bags as Ray tasks: on the cluster at ADDRESS ('auto': the "
+                     "one this machine belongs to), or on a Ray instance started for the run "
+                     "(no ADDRESS, or 'local'); needs requirements/fleet.txt")
     _add_pipeline_options(bag, keypoints=False)
     return parser
 
@@ -106,20 +126,47 @@ def build_parser() -> argparse.ArgumentParser:
 def run_bag(args) -> int:
     import pathlib
 
+    source = pathlib.Path(args.inputs[0])
+    if args.out is None and len(args.inputs) > 2:
+        raise CliError('several inputs: give --out ROOT, the folder for their outputs')
+    if args.workers is not None and (args.workers < 1 or args.ray is not None):
+        raise CliError(f'--workers {args.workers}: give a number >= 1, and no --ray (Ray '
+                       'places the tasks on the CPUs of the cluster)')
+    named = pathlib.Path(args.inputs[1]) if len(args.inputs) == 2 and not args.out else None
+    if args.out or (source.is_dir() and not (source / 'metadata.yaml').is_file()):
+        root = args.out or named or source.resolve().with_name(source.resolve().name
+                                                                + '_anonymized')
+        return _run_many(args, args.inputs if args.out else args.inputs[:1], root)
+    if args.ray is not None or args.workers is not None:
+        raise CliError('--workers and --ray share many bags out: for one bag, give --out ROOT '
+                       'or leave them out')
+    return _run_one(args, source, named or source.with_name(source.stem + '_anonymized'))
+
+
+def _run_many(args, inputs, root) -> int:
+    from facekp_ros.fleet_run import run_fleet
+
+    def config_for(threads):
+        return pipeline_config(args, keypoints=False, annotate=False, threads=threads)
+
+    try:
+        return run_fleet(inputs, root, config_for, args.workers, args.ray, args.quiet)
+    except (OSError, ValueError) as error:
+        raise CliError(str(error)) from error
+
+
+def _run_one(args, source, target) -> int:
     from tqdm import tqdm
 
-    from facekp_ros.bag_anonymize import REPORT, anonymize_bag
+    from facekp_ros.bag_anonymize import REPORT, anonymize_bag, topic_reports
 
-    source = pathlib.Path(args.input)
-    target = pathlib.Path(args.output) if args.output else \
-        source.with_name(source.stem + '_anonymized')
     config = pipeline_config(args, keypoints=False, annotate=False)
     with tqdm(desc='messages', unit='msg', disable=args.quiet) as bar:
         try:
             report = anonymize_bag(source, target, config, progress=bar.update)
         except (OSError, ValueError) as error:
             raise CliError(str(error)) from error
-    for topic, counts in report.items():
+    for topic, counts in topic_reports(report).items():
         numbers = {k: v for k, v in counts.items() if not isinstance(v, list)}
         print(f'{topic}: ' + ', '.join(f'{key} {value}' for key, value in numbers.items()))
     print(f'wrote {target} and {target / REPORT}')

@@ -3,7 +3,7 @@
 # wheels, the runtime libraries, the generated facekp_ros messages and the package itself.
 # Idempotent: each step is skipped while its inputs are unchanged.
 #   scripts/setup.sh            runtime only
-#   scripts/setup.sh --test     + test and training tools (pytest, ruff, torch CPU)
+#   scripts/setup.sh --test     + test and training tools (pytest, ruff, torch CPU), ray
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${FACEKP_VENV:-$root/.venv}"
@@ -32,7 +32,8 @@ ort=onnxruntime
 command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1 && ort=onnxruntime-gpu
 req_files=("$root/requirements/ros.txt" "$root/requirements/runtime.txt")
 nodeps_files=("$root/requirements/nodeps.txt")
-(( with_test )) && req_files+=("$root/requirements/test.txt" "$root/requirements/training.txt")
+(( with_test )) && req_files+=("$root/requirements/test.txt" "$root/requirements/training.txt"
+                               "$root/requirements/fleet.txt")
 (( with_test )) && nodeps_files+=("$root/requirements/mesh.txt")
 key="$(hash_of "${req_files[@]}" "${nodeps_files[@]}")-$ort"
 if ! stamp_ok pip "$key"; then

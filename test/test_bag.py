@@ -87,6 +87,11 @@ def test_every_image_topic_is_anonymized_and_the_rest_copied(tmp_path, plugin):
     scores = [d['score'] for d in raw['lowest_scored_masked']]
     assert scores == sorted(scores) and all(d['reported'] for d in raw['lowest_scored_masked'])
     assert json.loads((target / 'privacy_report.json').read_text()) == report
+    assert report['input']['path'] == str(source.resolve())
+    assert report['input']['files'] == 2 and report['input']['bytes'] > 0
+    suffix = '.mcap' if plugin == StoragePlugin.MCAP else '.db3'  # named after OUT, not hidden
+    assert sorted(p.name for p in target.iterdir()) == \
+        ['metadata.yaml', 'out' + suffix, 'privacy_report.json']
     messages = read_all(target)
     assert [m.data for t, _, m in messages if t == '/chatter'] == ['hello'] * 3
     images = [(t, m) for t, _, m in messages if t != '/chatter']
