@@ -4,7 +4,9 @@ smooth L1 on variance-encoded boxes and landmarks, cross-entropy with 3:1 hard n
 Anchors, variances and the output order are the runtime's own (facekp_ros.core.retinaface),
 so what is trained here is what the runtime decodes. Anchors that overlap an ignored face are
 left out of the negatives; frames without faces still give a few hardest negatives each, so
-face-free texture is trained as background.
+face-free texture is trained as background. `background_distillation` keeps the stock
+model's judgement on every background anchor, so the new sensitivity to small, dark and grey
+faces does not turn into boxes on hands, logos and texture.
 """
 import numpy as np
 import torch
@@ -95,3 +97,13 @@ def multibox_loss(outputs, targets) -> dict:
     total = LOC_WEIGHT * loss_loc + loss_conf + loss_landm
     return {'total': total, 'loc': loss_loc.detach(), 'conf': loss_conf.detach(),
             'landmarks': loss_landm.detach()}
+
+
+def background_distillation(student_logits, teacher_logits, labels) -> torch.Tensor:
+    """KL(teacher || student) of the face/background probabilities, summed over background
+    anchors (label 0) and divided by the number of positives, as the other terms are."""
+    background = labels == 0
+    teacher = functional.softmax(teacher_logits[background], -1)
+    student = functional.log_softmax(student_logits[background], -1)
+    kl = (teacher * (torch.log(teacher.clamp(min=1e-8)) - student)).sum()
+    return kl / max(int((labels == 1).sum()), 1)

@@ -27,7 +27,7 @@ from facekp_ros.core.retinaface import MEAN_BGR, RetinaFaceDetector
 from training.dataset import read_faces68
 from training.detector.export_onnx import export
 from training.detector.labels import box_map_for
-from training.detector.loss import multibox_loss, targets_for
+from training.detector.loss import background_distillation, multibox_loss, targets_for
 from training.detector.model import stock_model
 from training.detector.synth import FrameSynth
 
@@ -51,6 +51,8 @@ def parse_args(argv=None):
     p.add_argument('--size', type=int, default=352, help='side of the square training frames')
     p.add_argument('--lr', type=float, default=1e-4, help='peak (AdamW, cosine decay)')
     p.add_argument('--warmup', type=int, default=100, help='steps of linear warm-up')
+    p.add_argument('--distill', type=float, default=1.0,
+                   help='weight of the stock model\'s background scores (0: off)')
     p.add_argument('--val-frames', type=int, default=100, help='one-face validation frames')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2)
@@ -91,7 +93,8 @@ def validate(onnx_path: pathlib.Path, val: dict, args) -> dict:
         report[f'false_mask_{e}@{t}'] = float(np.mean(entry['false_mask']))
     recall = faces68_recall(detector, args.data, VAL_THRESHOLDS, 'train',
                             limit=200 if not args.dry_run else 4)
-    report.update({f'recall@{t}': r for t, r in recall.items()})
+    report.update({f'recall@{t}': r for t, (r, _) in recall.items()})
+    report.update({f'other_boxes@{t}': n for t, (_, n) in recall.items()})
     low = VAL_THRESHOLDS[0]
     report['leak_mean'] = float(np.mean([report[f'leak_{e}@{low}'] for e in VAL_ENCODINGS]))
     report['false_mask_max'] = max(report[f'false_mask_{e}@{low}'] for e in VAL_ENCODINGS)
@@ -105,15 +108,17 @@ def learning_rate(step: int, total: int, args) -> float:
     return args.lr * 0.5 * (1 + np.cos(np.pi * min(progress, 1.0)))
 
 
-def plot_losses(history, path: pathlib.Path) -> None:
+def plot_losses(history, path: pathlib.Path, baseline: dict | None = None) -> None:
+    """Training losses per epoch and the validation leak % (dashed; dotted: stock model)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     epochs = [h['epoch'] for h in history]
-    for key in ('total', 'conf', 'loc', 'landmarks'):
-        ax.plot(epochs, [h['train'][key] for h in history], label=f'train {key}')
+    for key in ('total', 'conf', 'loc', 'landmarks', 'distill'):
+        if key in history[0]['train']:
+            ax.plot(epochs, [h['train'][key] for h in history], label=f'train {key}')
     ax.set(xlabel='epoch', ylabel='multibox loss (synthetic frames)', yscale='log',
            title='RetinaFace fine-tuning')
     ax.grid(True, alpha=0.3)
@@ -121,6 +126,9 @@ def plot_losses(history, path: pathlib.Path) -> None:
     right.plot(epochs, [100 * h['val']['leak_mean'] for h in history], 'k--',
                label=f'val leak % (mean of {len(VAL_ENCODINGS)} encodings @ '
                f'{VAL_THRESHOLDS[0]})')
+    if baseline:
+        right.axhline(100 * baseline['leak_mean'], color='k', linestyle=':',
+                      label='val leak %, stock model')
     right.set_ylabel('validation leak %')
     lines = ax.get_legend_handles_labels()
     more = right.get_legend_handles_labels()
@@ -130,7 +138,7 @@ def plot_losses(history, path: pathlib.Path) -> None:
     plt.close(fig)
 
 
-def train_epoch(model, optimizer, synth, args, epoch: int, total_steps: int) -> dict:
+def train_epoch(model, teacher, optimizer, synth, args, epoch: int, total_steps: int) -> dict:
     model.train()
     sums = {}
     for step in tqdm(range(args.steps), desc=f'epoch {epoch + 1}', leave=False,
@@ -141,7 +149,13 @@ def train_epoch(model, optimizer, synth, args, epoch: int, total_steps: int) -> 
         samples = [synth.sample(args.size) for _ in range(args.batch_size)]
         x = to_batch(samples)
         targets = targets_for(samples, args.size, args.size)
-        losses = multibox_loss(model(x), targets)
+        outputs = model(x)
+        losses = multibox_loss(outputs, targets)
+        if args.distill > 0:
+            with torch.no_grad():
+                teacher_logits = teacher(x)[1]
+            losses['distill'] = background_distillation(outputs[1], teacher_logits, targets[0])
+            losses['total'] = losses['total'] + args.distill * losses['distill']
         optimizer.zero_grad()
         losses['total'].backward()
         # Clipped: a frame of many tiny faces can give one step a large gradient.
@@ -171,6 +185,7 @@ def main(argv=None) -> dict:
               for key, value in vars(args).items() if key not in ('resume',)}
     config['train_images'] = len(images)
     model = stock_model().to(memory_format=torch.channels_last)
+    teacher = stock_model().to(memory_format=torch.channels_last).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     args.out.mkdir(parents=True, exist_ok=True)
     history, start, best = [], 0, None
@@ -183,10 +198,13 @@ def main(argv=None) -> dict:
         rng = np.random.default_rng(args.seed + start)
     synth = FrameSynth(images, points, box_map, rng)
     val = validation_set(args)
+    # The stock model's validation, the reference line of the loss plot.
+    baseline = state.get('baseline') if args.resume else validate(
+        export(model, args.out / 'epoch.onnx', {}), val, args)
     total_steps = args.epochs * args.steps
     for epoch in range(start, args.epochs):
         started = time.monotonic()
-        train_loss = train_epoch(model, optimizer, synth, args, epoch, total_steps)
+        train_loss = train_epoch(model, teacher, optimizer, synth, args, epoch, total_steps)
         onnx_path = export(model, args.out / 'epoch.onnx', {'training': config})
         report = validate(onnx_path, val, args)
         history.append({'epoch': epoch + 1, 'train': train_loss, 'val': report,
@@ -202,11 +220,13 @@ def main(argv=None) -> dict:
             torch.save({'model': model.state_dict(), 'config': config, 'history': history},
                        args.out / 'best.pt')
         torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-                    'config': config, 'history': history, 'epoch': epoch + 1, 'best': best},
+                    'config': config, 'history': history, 'epoch': epoch + 1, 'best': best,
+                    'baseline': baseline},
                    args.out / 'checkpoint.pt')
-        plot_losses(history, args.out / 'loss_curve.png')
+        plot_losses(history, args.out / 'loss_curve.png', baseline)
     (args.out / 'history.json').write_text(json.dumps(history, indent=1))
-    return {'config': config, 'history': history, 'best': best, 'out': str(args.out)}
+    return {'config': config, 'history': history, 'best': best, 'baseline': baseline,
+            'out': str(args.out)}
 
 
 if __name__ == '__main__':
