@@ -110,6 +110,21 @@ def test_the_hidden_face_holds_no_detail(real_faces):
         assert len(colours) <= 16  # 3 x 3 cells over the region, so at most 4 x 4 in the box
 
 
+def test_a_low_contrast_face_is_flattened_not_left_faint(real_faces):
+    """An infrared-like 8-bit face (its grey at 0.3 x the contrast) barely changes under a
+    blur, and the blur's rounding to whole grey levels keeps a share of its little detail:
+    it is flattened to its mean instead. (Wider types keep the blur's fractions: no rounding
+    to hide behind, and their contrast is judged on the frame's own range.)"""
+    image, face = real_faces[0]
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    faint = cv2.blur(grey * 0.3 + 120, (9, 1)).astype(np.uint8)  # and motion-blurred
+    x, y, w, h = face.box.astype(int)
+    out = anonymize(faint, [face], AnonymizeConfig())
+    assert np.ptp(out[y:y + h, x:x + w]) == 0  # one value: nothing to stretch back
+    sharp = anonymize(image, [face], AnonymizeConfig())[y:y + h, x:x + w]
+    assert len(np.unique(sharp.reshape(-1, 3), axis=0)) > 50  # a normal face keeps its blur
+
+
 def test_ellipse_always_covers_the_whole_face_box():
     image = np.random.default_rng(0).integers(0, 255, (240, 260, 3), np.uint8)
     config = AnonymizeConfig(method='fill', shape='ellipse', margin_scale=1.0,
@@ -150,8 +165,10 @@ def test_a_face_cut_by_the_image_edge_is_hidden_as_coarsely_as_a_whole_one():
 
 
 def test_higher_strength_is_coarser():
-    coarse = np.random.default_rng(2).integers(0, 255, (7, 7, 3), np.uint8)
-    image = cv2.resize(coarse, (140, 140), interpolation=cv2.INTER_CUBIC)  # large blobs
+    rng = np.random.default_rng(2)
+    coarse = rng.integers(0, 255, (7, 7, 3), np.uint8)
+    blobs = cv2.resize(coarse, (140, 140), interpolation=cv2.INTER_CUBIC)  # large blobs
+    image = np.clip(blobs + rng.normal(0, 12, blobs.shape), 0, 255).astype(np.uint8)
     face = Face(box=(10, 10, 120, 120), score=1.0)
     cells = [len(np.unique(anonymize(image, [face], AnonymizeConfig(
         method='pixelate', strength=s, margin_scale=1.0))[10:130, 10:130].reshape(-1, 3), axis=0))
