@@ -32,7 +32,7 @@ from facekp_ros.core.worker import FrameWorker
 STAGES = ('detect', 'keypoints', 'anonymize', 'pose', 'draw')
 PLANS = (('live default (input_scale 1.0)', ScanPlan()),
          ('input_scale 0.5', ScanPlan(input_scale=0.5)),
-         ('small_face_zoom 2 (offline default)', ScanPlan(small_face_zoom=2.0)))
+         ('small_face_zoom 2', ScanPlan(small_face_zoom=2.0)))
 TARGET_FPS = 60.0
 
 
@@ -45,6 +45,14 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or 'unknown'
+
+
+def machine_info() -> str:
+    """Two markdown list lines: the CPU, cores and load average now; onnxruntime."""
+    load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
+    return (f'- CPU: {cpu_model()}; cores (nproc): {os.cpu_count()}; load average at start: '
+            f'{load}\n- onnxruntime {ort.__version__}, providers: '
+            f'{", ".join(ort.get_available_providers())}')
 
 
 def cpu_seconds() -> float:
@@ -105,11 +113,9 @@ def main(argv=None) -> None:
     parser.add_argument('--warmup', type=int, default=10)
     args = parser.parse_args(argv)
     frame = sample_frame()
-    load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
     print(f'FacePipeline on sample_frame() 640x480 (4 faces), keypoints, head pose, blur, '
           f'annotation; {args.frames} frames after {args.warmup} warm-up frames.\n')
-    print(f'- CPU: {cpu_model()}; cores (nproc): {os.cpu_count()}; load average at start: '
-          f'{load}\n- onnxruntime {ort.__version__}\n')
+    print(machine_info() + '\n')
     print('| scan | run | faces | ' + ' | '.join(f'{s} ms' for s in STAGES) +
           ' | fps (wall) | CPU ms / frame | fps on 2 idle cores (2 / CPU s per frame) |')
     print('|---|---|---:|' + '---:|' * len(STAGES) + '---:|---:|---:|')

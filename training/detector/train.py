@@ -21,7 +21,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from bench.bench_detector_privacy import faces68_recall, privacy_scores
+from bench.bench_detector_privacy import (
+    OCCLUSIONS,
+    faces68_recall,
+    occluded_recall,
+    privacy_scores,
+)
 from bench.privacy_frames import empty_frames, face_frames
 from facekp_ros.core.retinaface import MEAN_BGR, RetinaFaceDetector
 from training.dataset import read_faces68
@@ -51,12 +56,16 @@ def parse_args(argv=None):
     p.add_argument('--size', type=int, default=352, help='side of the square training frames')
     p.add_argument('--lr', type=float, default=1e-4, help='peak (AdamW, cosine decay)')
     p.add_argument('--warmup', type=int, default=100, help='steps of linear warm-up')
-    p.add_argument('--distill', type=float, default=1.0,
+    p.add_argument('--distill', type=float, default=0.0,
                    help='weight of the stock model\'s background scores (0: off)')
     p.add_argument('--val-frames', type=int, default=100, help='one-face validation frames')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--limit', type=int, default=0, help='use only this many train images')
+    p.add_argument('--occlusion', type=float, default=0.0,
+                   help='share of pasted faces partly covered (hand, shoulder, hat, scarf)')
+    p.add_argument('--init', type=pathlib.Path,
+                   help='start from the weights of this checkpoint instead of the stock model')
     p.add_argument('--resume', action='store_true', help='continue OUT/checkpoint.pt')
     p.add_argument('--dry-run', action='store_true',
                    help='2 epochs of 2 small steps on 24 images, to check the set-up')
@@ -95,10 +104,22 @@ def validate(onnx_path: pathlib.Path, val: dict, args) -> dict:
                             limit=200 if not args.dry_run else 4)
     report.update({f'recall@{t}': r for t, (r, _) in recall.items()})
     report.update({f'other_boxes@{t}': n for t, (_, n) in recall.items()})
+    occluded = occluded_recall(detector, args.data, VAL_THRESHOLDS, 'train',
+                               limit=100 if not args.dry_run else 4)
+    report.update({f'recall_{k}_occluded@{t}': r for (t, k), r in occluded.items()})
     low = VAL_THRESHOLDS[0]
     report['leak_mean'] = float(np.mean([report[f'leak_{e}@{low}'] for e in VAL_ENCODINGS]))
     report['false_mask_max'] = max(report[f'false_mask_{e}@{low}'] for e in VAL_ENCODINGS)
     return report
+
+
+def summary(report: dict) -> str:
+    low, high = VAL_THRESHOLDS[0], VAL_THRESHOLDS[-1]
+    leaks = ', '.join(f'{e} {100 * report[f"leak_{e}@{low}"]:.1f}%' for e in VAL_ENCODINGS)
+    occluded = ', '.join(f'{k} {100 * report[f"recall_{k}_occluded@{low}"]:.0f}%'
+                         for k in OCCLUSIONS)
+    return (f'val leaks {leaks} @{low}, false mask {100 * report["false_mask_max"]:.2f}%, '
+            f'recall {100 * report[f"recall@{high}"]:.1f}%, occluded found {occluded}')
 
 
 def learning_rate(step: int, total: int, args) -> float:
@@ -109,7 +130,7 @@ def learning_rate(step: int, total: int, args) -> float:
 
 
 def plot_losses(history, path: pathlib.Path, baseline: dict | None = None) -> None:
-    """Training losses per epoch and the validation leak % (dashed; dotted: stock model)."""
+    """Training losses per epoch and the validation leak % (dashed; dotted: the starting model)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -128,7 +149,7 @@ def plot_losses(history, path: pathlib.Path, baseline: dict | None = None) -> No
                f'{VAL_THRESHOLDS[0]})')
     if baseline:
         right.axhline(100 * baseline['leak_mean'], color='k', linestyle=':',
-                      label='val leak %, stock model')
+                      label='val leak %, starting model')
     right.set_ylabel('validation leak %')
     lines = ax.get_legend_handles_labels()
     more = right.get_legend_handles_labels()
@@ -184,7 +205,10 @@ def main(argv=None) -> dict:
     config = {key: (str(value) if isinstance(value, pathlib.Path) else value)
               for key, value in vars(args).items() if key not in ('resume',)}
     config['train_images'] = len(images)
-    model = stock_model().to(memory_format=torch.channels_last)
+    model = stock_model()
+    if args.init:
+        model.load_state_dict(torch.load(args.init, weights_only=False)['model'])
+    model = model.to(memory_format=torch.channels_last)
     teacher = stock_model().to(memory_format=torch.channels_last).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -196,9 +220,9 @@ def main(argv=None) -> dict:
         history, start = state['history'], state['epoch']
         best = state.get('best')
         rng = np.random.default_rng(args.seed + start)
-    synth = FrameSynth(images, points, box_map, rng)
+    synth = FrameSynth(images, points, box_map, rng, occlusion=args.occlusion)
     val = validation_set(args)
-    # The stock model's validation, the reference line of the loss plot.
+    # The starting model's validation (stock, or --init), the loss plot's reference line.
     baseline = state.get('baseline') if args.resume else validate(
         export(model, args.out / 'epoch.onnx', {}), val, args)
     total_steps = args.epochs * args.steps
@@ -209,12 +233,8 @@ def main(argv=None) -> dict:
         report = validate(onnx_path, val, args)
         history.append({'epoch': epoch + 1, 'train': train_loss, 'val': report,
                         'seconds': time.monotonic() - started})
-        print(f'epoch {epoch + 1}/{args.epochs}: loss {train_loss["total"]:.3f}, val leaks '
-              + ', '.join(f'{e} {100 * report[f"leak_{e}@{VAL_THRESHOLDS[0]}"]:.1f}%'
-                          for e in VAL_ENCODINGS)
-              + f' @{VAL_THRESHOLDS[0]}, false mask {100 * report["false_mask_max"]:.2f}%, '
-              f'recall {100 * report[f"recall@{VAL_THRESHOLDS[-1]}"]:.1f}% '
-              f'({history[-1]["seconds"]:.0f} s)', flush=True)
+        print(f'epoch {epoch + 1}/{args.epochs}: loss {train_loss["total"]:.3f}, '
+              + summary(report) + f' ({history[-1]["seconds"]:.0f} s)', flush=True)
         if better(report, best):
             best = {'epoch': epoch + 1, **report}
             torch.save({'model': model.state_dict(), 'config': config, 'history': history},
