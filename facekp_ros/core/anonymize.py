@@ -197,8 +197,8 @@ def _detail_survives(before: np.ndarray, after: np.ndarray, levels: float) -> bo
 
 def _flattened(hidden: np.ndarray) -> np.ndarray:
     """hidden as one cell: its mean, per channel, in its own type."""
-    mean = hidden.reshape(-1, hidden.shape[2] if hidden.ndim == 3 else 1).astype(
-        np.float64).mean(0)
+    values = hidden.reshape(-1, hidden.shape[2] if hidden.ndim == 3 else 1).astype(np.float64)
+    mean = np.nanmean(values, 0) if hidden.dtype.kind == 'f' else values.mean(0)
     if hidden.dtype.kind in 'iu':
         info = np.iinfo(hidden.dtype)
         mean = np.clip(np.rint(mean), info.min, info.max)
@@ -255,7 +255,7 @@ def anonymize(image: np.ndarray, faces, config: AnonymizeConfig) -> np.ndarray:
     """
     _check_image(image)
     out = image.copy()
-    levels = levels_per_unit(image) if config.method != 'fill' else 0.0
+    levels = levels_per_unit(image) if faces and config.method != 'fill' else 0.0
     for face in faces:
         _hide_face(out, face.box, config, levels)
     return out
