@@ -124,14 +124,16 @@ def box_from_points(points: np.ndarray) -> np.ndarray:
 
 
 def detector_boxes(paths, points, cache_file: pathlib.Path) -> np.ndarray:
-    """For each image, the detector's box that best covers its keypoints (cached)."""
+    """For each image, the stock detector's box that best covers its keypoints (cached). The
+    keypoint models were trained and measured on these crops; the shipped detector's boxes
+    follow the same convention (see facekp_ros/models/DETECTOR_CARD.md)."""
     if cache_file.is_file():
         cached = json.loads(cache_file.read_text())
         if cached['images'] == [p.name for p in paths]:
             return np.array(cached['boxes'], np.float32)
-    from facekp_ros.core.retinaface import RetinaFaceDetector
+    from facekp_ros.core.retinaface import STOCK_MODEL, RetinaFaceDetector
 
-    detector = RetinaFaceDetector(score_threshold=0.5, min_face_size=8)
+    detector = RetinaFaceDetector(model_path=STOCK_MODEL, score_threshold=0.5, min_face_size=8)
     boxes, misses = [], 0
     for path, pts in zip(paths, points):
         faces = detector.detect(cv2.imread(str(path)))
