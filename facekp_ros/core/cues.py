@@ -16,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from facekp_ros.core.head_pose import attention_angle_deg
-from facekp_ros.core.smoothing import OneEuro
+from facekp_ros.core.smoothing import OneEuro, TrackFilters
 from facekp_ros.core.types import Face, FaceCues
 
 # Median eye aspect ratio of the 6924 labelled eyes of faces68/train (bench/bench_head_pose.py).
@@ -58,7 +58,7 @@ def raw_cues(face: Face) -> np.ndarray | None:
     return np.array([*eye_openness(points), mouth_openness(points), angle]).reshape(4, 1)
 
 
-class CueEstimator:
+class CueEstimator(TrackFilters):
     """apply(faces, t_s) -> faces with cues, smoothed per track id with a One-Euro filter.
 
     looking_cone_deg: half-angle of the cone around the ray to the camera within which the
@@ -71,28 +71,10 @@ class CueEstimator:
                  min_cutoff: float = 1.5, beta: float = 0.5, forget_after_s: float = 1.0):
         if not (isinstance(looking_cone_deg, numbers.Real) and 0 < looking_cone_deg <= 90):
             raise ValueError(f'looking_cone_deg={looking_cone_deg!r} must be in (0, 90]')
-        for name, value in (('min_cutoff', min_cutoff), ('forget_after_s', forget_after_s)):
-            if not (isinstance(value, numbers.Real) and 0 < value < math.inf):
-                raise ValueError(f'{name}={value!r} must be a number > 0')
-        if not (isinstance(beta, numbers.Real) and 0 <= beta < math.inf):
-            raise ValueError(f'beta={beta!r} must be a number >= 0')
+        super().__init__(min_cutoff, beta, 1.0, forget_after_s)
         self.looking_cone_deg, self.smooth = looking_cone_deg, smooth
-        self.params = (min_cutoff, beta, 1.0)
-        self.forget_after_s = forget_after_s
-        self._filters = {}  # track id -> OneEuro over raw_cues rows
 
-    @property
-    def track_ids(self) -> set:
-        return set(self._filters)
-
-    def apply(self, faces: list, t_s: float) -> list:
-        """faces with cues set (new Face objects; the inputs are not changed)."""
-        out = [self._with_cues(face, t_s) for face in faces]
-        self._filters = {i: f for i, f in self._filters.items()
-                         if t_s - f.t <= self.forget_after_s}
-        return out
-
-    def _with_cues(self, face: Face, t_s: float) -> Face:
+    def _filtered(self, face: Face, t_s: float) -> Face:
         values = raw_cues(face)
         if values is None:
             return replace(face, cues=None)

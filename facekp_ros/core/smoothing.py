@@ -48,20 +48,17 @@ class OneEuro:
         return np.where(found, value, points)
 
 
-class KeypointSmoother:
-    """apply(faces, t) smooths the keypoints of each face detected now with a track id.
+class TrackFilters:
+    """One OneEuro filter per track id, for what is smoothed per tracked face.
 
-    min_cutoff (Hz): smoothing when still (lower: smoother, more lag). beta (1/px): how much
-    speed raises the cutoff (higher: less lag when moving). d_cutoff (Hz): smoothing of the
-    speed estimate. A track not seen for forget_after_s is forgotten; a track whose keypoint
-    count changes starts over. Faces without a track id or held over are passed through.
+    apply(faces, t) gives each face through _filtered(face, t) (subclasses) and then forgets
+    the tracks not seen for forget_after_s, so a track that comes back starts over.
     """
 
-    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0,
-                 forget_after_s: float = 1.0):
-        for name, value, lowest in (('min_cutoff', min_cutoff, 0), ('d_cutoff', d_cutoff, 0),
-                                    ('forget_after_s', forget_after_s, 0)):
-            if not (isinstance(value, numbers.Real) and lowest < value < math.inf):
+    def __init__(self, min_cutoff: float, beta: float, d_cutoff: float, forget_after_s: float):
+        for name, value in (('min_cutoff', min_cutoff), ('d_cutoff', d_cutoff),
+                            ('forget_after_s', forget_after_s)):
+            if not (isinstance(value, numbers.Real) and 0 < value < math.inf):
                 raise ValueError(f'{name}={value!r} must be a number > 0')
         if not (isinstance(beta, numbers.Real) and 0 <= beta < math.inf):
             raise ValueError(f'beta={beta!r} must be a number >= 0')
@@ -75,13 +72,30 @@ class KeypointSmoother:
         return set(self._filters)
 
     def apply(self, faces: list, t_seconds: float) -> list:
-        """faces with smoothed keypoints (new Face objects; the inputs are not changed)."""
-        out = [self._smoothed(face, t_seconds) for face in faces]
+        """faces with their values filtered (new Face objects; the inputs are not changed)."""
+        out = [self._filtered(face, t_seconds) for face in faces]
         self._filters = {track_id: f for track_id, f in self._filters.items()
                          if t_seconds - f.t <= self.forget_after_s}
         return out
 
-    def _smoothed(self, face, t: float):
+    def _filtered(self, face, t_seconds: float):
+        raise NotImplementedError
+
+
+class KeypointSmoother(TrackFilters):
+    """apply(faces, t) smooths the keypoints of each face detected now with a track id.
+
+    min_cutoff (Hz): smoothing when still (lower: smoother, more lag). beta (1/px): how much
+    speed raises the cutoff (higher: less lag when moving). d_cutoff (Hz): smoothing of the
+    speed estimate. A track not seen for forget_after_s is forgotten; a track whose keypoint
+    count changes starts over. Faces without a track id or held over are passed through.
+    """
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0,
+                 forget_after_s: float = 1.0):
+        super().__init__(min_cutoff, beta, d_cutoff, forget_after_s)
+
+    def _filtered(self, face, t: float):
         if face.track_id < 0 or face.frames_since_seen or not len(face.keypoints):
             return face
         smoother = self._filters.get(face.track_id)
