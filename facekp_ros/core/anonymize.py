@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from facekp_ros.core.checks import check_choice, check_range
-from facekp_ros.core.image_codec import VIEW_PERCENTILES
+from facekp_ros.core.image_codec import view_range
 
 METHODS = ('blur', 'pixelate', 'fill')
 SHAPES = ('box', 'ellipse')
@@ -154,16 +154,16 @@ def _hidden_pixels(roi: np.ndarray, region_wh: tuple, config: AnonymizeConfig) -
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(roi.shape)
 
 
-def levels_per_unit(image: np.ndarray) -> float:
+def levels_per_unit(image: np.ndarray, span: tuple | None = None) -> float:
     """8-bit grey levels per unit of image's pixels: 1 for uint8; for wider types 255 over
-    the frame's VIEW_PERCENTILES range (0 when it has none: nothing to check against)."""
+    the frame's view range (span when known, see image_codec.view_range; 0 when it has
+    none: nothing to check against)."""
     if image.dtype == np.uint8:
         return 1.0
-    values = image[::4, ::4].reshape(-1).astype(np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
+    span = span or view_range(image)
+    if span is None:
         return 0.0
-    low, high = np.percentile(values, VIEW_PERCENTILES)
+    low, high = span
     return 255.0 / (high - low) if high > low else 0.0
 
 
@@ -245,17 +245,19 @@ def _hide_face(out: np.ndarray, box, config: AnonymizeConfig, levels: float) -> 
     np.copyto(roi, hidden, where=inside[..., None] if roi.ndim == 3 else inside)
 
 
-def anonymize(image: np.ndarray, faces, config: AnonymizeConfig) -> np.ndarray:
+def anonymize(image: np.ndarray, faces, config: AnonymizeConfig,
+              span: tuple | None = None) -> np.ndarray:
     """A copy of image with every face's region hidden; image itself is left as it was.
 
     image is a camera's own pixels, HxW or HxWxC of any numeric type (grey, colour, 16-bit,
     float), so the anonymized stream keeps its encoding. Faces partly or wholly outside the
     image are handled. ValueError for an image that is not an image or a face box that is not
-    finite (failsafe.safe_anonymize then masks the frame).
+    finite (failsafe.safe_anonymize then masks the frame). span: the frame's
+    image_codec.view_range when already computed (CameraImage.view_range), else it is.
     """
     _check_image(image)
     out = image.copy()
-    levels = levels_per_unit(image) if faces and config.method != 'fill' else 0.0
+    levels = levels_per_unit(image, span) if faces and config.method != 'fill' else 0.0
     for face in faces:
         _hide_face(out, face.box, config, levels)
     return out

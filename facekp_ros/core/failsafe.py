@@ -11,7 +11,7 @@ from facekp_ros.core.types import Detections
 
 
 def safe_anonymize(pixels: np.ndarray, detections: Detections | None,
-                   config: AnonymizeConfig) -> tuple:
+                   config: AnonymizeConfig, span: tuple | None = None) -> tuple:
     """(image, masked_whole_frame). Every face of detections is hidden: the reported ones
     (detected now or held over) and the mask-only ones. The whole frame is masked when there
     is no detection result (None: timed out or missing), when it failed, or when a face box
@@ -21,4 +21,4 @@ def safe_anonymize(pixels: np.ndarray, detections: Detections | None,
     faces = [*detections.faces, *detections.mask_only]
     if not all(box_is_usable(face.box) for face in faces):
         return mask_whole_frame(pixels, config), True
-    return anonymize(pixels, faces, config), False
+    return anonymize(pixels, faces, config, span), False

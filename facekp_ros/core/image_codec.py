@@ -47,9 +47,16 @@ class CameraImage:
     compressed_format: str = ''  # the CompressedImage format it came in; '' = raw Image
 
     @cached_property
+    def view_range(self) -> tuple | None:
+        """Wide pixels' (low, high) that the bgr8 view maps to 0..255; None for 8-bit data
+        or a frame without finite values. Detection and the anonymizer's contrast check
+        both use it, so it is computed once per frame."""
+        return None if self.pixels.dtype == np.uint8 else view_range(self.pixels)
+
+    @cached_property
     def bgr8(self) -> np.ndarray:
         """The uint8 BGR view that detection and drawing use; read it, do not modify it."""
-        return to_bgr8(self.pixels, self.encoding)
+        return to_bgr8(self.pixels, self.encoding, self.view_range)
 
     def with_pixels(self, pixels: np.ndarray) -> 'CameraImage':
         """The same kind of image holding other pixels (e.g. anonymized ones)."""
@@ -217,30 +224,39 @@ def decode(msg) -> CameraImage:
 
 # --- the bgr8 view --------------------------------------------------------------------------
 
-def to_bgr8(pixels: np.ndarray, encoding: Encoding) -> np.ndarray:
+def to_bgr8(pixels: np.ndarray, encoding: Encoding, span: tuple | None = None) -> np.ndarray:
     """pixels (in encoding) as uint8 BGR: what the detector sees and what is drawn on.
 
     8-bit data converts exactly (cvtColor, YUV, bilinear demosaic); generic 1/3/4-channel types
     count as gray/BGR/BGRA. Wider data (16-bit, signed, float) has no fixed full scale: the
     frame's own VIEW_PERCENTILES range of finite values maps to 0..255, so a 10- or 12-bit
     sensor in 16 bits is seen at full contrast, not as a nearly black image; NaN becomes 0.
-    bgr8 pixels come back as they are (not copied).
+    bgr8 pixels come back as they are (not copied). span: the frame's view_range when
+    already known.
     """
     family = encoding.family or _GUESSED_FAMILY.get(encoding.channels)
     if family is None:
         raise ImageCodecError(f'cannot show {encoding.name} as BGR: a generic type needs 1, 3 '
                               f'or 4 channels, not {encoding.channels}')
-    eight_bit = pixels if pixels.dtype == np.uint8 else _stretched(pixels)
+    eight_bit = pixels if pixels.dtype == np.uint8 else _stretched(pixels, span)
     code = CONVERSIONS[family, 'bgr']
     return eight_bit if code is None else cv2.cvtColor(eight_bit, code)
 
 
-def _stretched(pixels: np.ndarray) -> np.ndarray:
+def view_range(pixels: np.ndarray) -> tuple | None:
+    """(low, high): the VIEW_PERCENTILES of pixels' finite values (None when there are none)."""
     values = pixels[::2, ::2].reshape(-1)  # a quarter of the pixels sets the range
     values = values[np.isfinite(values)] if values.dtype.kind == 'f' else values
     if values.size == 0:
+        return None
+    return tuple(float(v) for v in np.percentile(values, VIEW_PERCENTILES))
+
+
+def _stretched(pixels: np.ndarray, span: tuple | None = None) -> np.ndarray:
+    span = span or view_range(pixels)
+    if span is None:
         return np.zeros(pixels.shape, np.uint8)
-    low, high = (float(v) for v in np.percentile(values, VIEW_PERCENTILES))
+    low, high = span
     scale = 255.0 / (high - low) if high > low else 0.0
     work = np.nan_to_num(pixels, nan=low, neginf=low, posinf=high) \
         if pixels.dtype.kind == 'f' else pixels

@@ -156,7 +156,8 @@ class AnonymizeStage:
         """(anonymized CameraImage, masked_whole_frame); see failsafe.safe_anonymize.
         Packed YUV and Bayer images come back as bgr8."""
         image = editable(image)
-        pixels, masked = safe_anonymize(image.pixels, detections, self.config)
+        pixels, masked = safe_anonymize(image.pixels, detections, self.config,
+                                        image.view_range)
         return image.with_pixels(pixels), masked
 
 
