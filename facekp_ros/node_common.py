@@ -1,10 +1,11 @@
 """What every facekp_ros node shares: parameter declaration, QoS profiles and main()."""
 import signal
+import threading
 import time
 
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -81,12 +82,8 @@ def declare_parameters(node, params, build=None, apply=None) -> dict:
     return values
 
 
-class _StopRequestError(Exception):
-    """SIGINT or SIGTERM: leave spin()."""
-
-
-def _raise_stop(signum, frame):
-    raise _StopRequestError()
+# How often spinning looks at whether a stop was asked for: the longest a signal waits.
+STOP_POLL_S = 0.1
 
 
 def run_node(node_factory, args=None) -> int:
@@ -94,22 +91,29 @@ def run_node(node_factory, args=None) -> int:
     cannot start (a ConfigError, one line).
 
     rclpy's own signal handler would shut the context down at once, while worker threads
-    may still publish ("publisher's context is invalid"); here a signal only ends spin(), the
-    node stops its workers and is destroyed, and then rclpy shuts down. Further signals
-    (launch repeats SIGINT) are ignored during that clean-up.
+    may still publish ("publisher's context is invalid"); here a signal only sets a flag that
+    the spin loop reads between callbacks (an exception raised from the handler could land
+    inside the executor and leave it holding what destroy_node waits for), then the node
+    stops its workers and is destroyed, and then rclpy shuts down. Further signals (launch
+    repeats SIGINT) are ignored during that clean-up.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
     # Set explicitly: a process started in the background of a script inherits SIGINT
     # ignored, and would then never stop on Ctrl-C sent to its process group.
-    previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, lambda signum, frame: stop.set())
+                for s in (signal.SIGINT, signal.SIGTERM)}
     node = None
     try:
         node = node_factory()
-        rclpy.spin(node)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=STOP_POLL_S)
     except ConfigError as error:
         rclpy.logging.get_logger('facekp_ros').fatal(f'cannot start: {error}')
         return 2
-    except (KeyboardInterrupt, _StopRequestError, ExternalShutdownException):
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
