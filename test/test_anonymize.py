@@ -258,3 +258,34 @@ def test_four_faces_in_vga_take_about_a_millisecond():
             times.append(time.perf_counter() - start)
         # ~0.4 ms measured; the bound only catches a slow path creeping in.
         assert np.median(times) < 0.01, f'{shape}: {np.median(times) * 1e3:.1f} ms'
+
+
+@pytest.mark.parametrize('hole', [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize('method', ['blur', 'pixelate', 'fill'])
+def test_holes_in_float_images_stay_where_they_were_and_spread_nowhere(hole, method):
+    """A depth or thermal frame's holes are neither spread by the hiding nor filled in, and
+    nothing outside the hidden region changes."""
+    rng = np.random.default_rng(3)
+    image = np.tile(np.linspace(0.5, 5.0, 120, dtype=np.float32), (90, 1))
+    image += rng.normal(0, 0.3, image.shape).astype(np.float32)  # detail to hide
+    image[rng.random(image.shape) < 0.1] = hole
+    image[::8, :] = hole  # a grid of invalid rows, as some sensors give
+    box = (30, 20, 40, 40)
+    out = anonymize(image, [Face(box=box, score=1.0)], AnonymizeConfig(method=method))
+    invalid = ~np.isfinite(image)
+    assert np.array_equal(~np.isfinite(out), invalid)
+    assert np.array_equal(out[invalid], image[invalid], equal_nan=True)
+    x0, y0, x1, y1 = (round(v) for v in hidden_region(box, AnonymizeConfig().region_scale))
+    outside = np.ones(image.shape, bool)
+    outside[max(y0, 0):y1, max(x0, 0):x1] = False
+    assert np.array_equal(out[outside], image[outside], equal_nan=True)
+    inside = ~outside & ~invalid
+    assert not np.allclose(out[inside], image[inside])
+
+
+def test_a_multi_channel_float_image_keeps_its_holes_per_channel():
+    image = np.random.default_rng(4).normal(20, 5, (60, 60, 3)).astype(np.float32)
+    image[10:50:3, 10:50:3, 1] = np.nan
+    out = anonymize(image, [Face(box=(15, 15, 30, 30), score=1.0)], AnonymizeConfig())
+    assert np.array_equal(np.isnan(out), np.isnan(image))
+    assert np.isfinite(out[..., 0]).all() and np.isfinite(out[..., 2]).all()

@@ -90,6 +90,20 @@ def test_no_face_gives_an_empty_list(finder, haar_finder):
         assert found.ok and found.faces == [] and found.mask_only == []
 
 
+@pytest.mark.parametrize('step', [2, 8])
+def test_faces_behind_a_grid_of_holes_are_still_found(finder, step):
+    """A float image's NaN holes (on a grid that covers the quarter of pixels view_range
+    samples, with step 2) are shown as their surroundings, not as black lines over a face."""
+    from facekp_ros.core.image_codec import CameraImage
+    from facekp_ros.core.image_encodings import array_encoding
+
+    grey = cv2.cvtColor(sample_frame(), cv2.COLOR_BGR2GRAY).astype(np.float32) * 10 + 300
+    grey[::step, :] = np.nan
+    grey[:, ::step] = np.nan
+    image = CameraImage(grey, array_encoding(grey, '32FC1'))
+    assert len(finder.find(image.bgr8).faces) == 4
+
+
 def test_haar_finds_faces_and_eyes(haar_finder, data):
     image, points = faces68_test_image(data, 0)
     faces = haar_finder.find(image).faces

@@ -128,12 +128,44 @@ def _clip(region, image_hw) -> tuple:
 _NATIVE_TYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 
 
-def _cell_means(roi: np.ndarray, cells_x: int, cells_y: int) -> np.ndarray:
+def invalid_pixels(pixels: np.ndarray) -> np.ndarray | None:
+    """Where a float image holds no value (NaN, infinite: a depth camera's holes), as a mask
+    of pixels' shape; None when every value is valid (integer images always are)."""
+    if pixels.dtype.kind != 'f':
+        return None
+    invalid = ~np.isfinite(pixels)
+    return invalid if invalid.any() else None
+
+
+def _finite_mean(pixels: np.ndarray) -> np.ndarray:
+    """Per-channel mean of the finite values (0 where a channel has none), float64."""
+    values = pixels.reshape(-1, pixels.shape[2] if pixels.ndim == 3 else 1).astype(np.float64)
+    finite = np.isfinite(values)
+    counts = finite.sum(0)
+    return np.where(finite, values, 0).sum(0) / np.maximum(counts, 1)
+
+
+def _area_means(roi: np.ndarray, cells_x: int, cells_y: int) -> np.ndarray:
     h, w = roi.shape[:2]
     sample_w, sample_h = min(w, cells_x * SAMPLES_PER_CELL), min(h, cells_y * SAMPLES_PER_CELL)
     if (sample_w, sample_h) != (w, h):
         roi = cv2.resize(roi, (sample_w, sample_h), interpolation=cv2.INTER_LINEAR)
     return cv2.resize(roi, (cells_x, cells_y), interpolation=cv2.INTER_AREA)
+
+
+def _cell_means(roi: np.ndarray, cells_x: int, cells_y: int) -> np.ndarray:
+    """Each cell's mean; in float images, of its finite values only (a NaN or infinite
+    pixel would otherwise spread to its whole cell and, through smoothing, beyond)."""
+    invalid = invalid_pixels(roi)
+    if invalid is None:
+        return _area_means(roi, cells_x, cells_y)
+    valid = (~invalid).astype(np.float32)
+    sums = _area_means(np.where(invalid, 0, roi).astype(np.float32), cells_x, cells_y)
+    weights = _area_means(valid, cells_x, cells_y).reshape(sums.shape)
+    means = sums / np.maximum(weights, 1e-12)
+    # A cell with no finite value takes the region's finite mean: a value, never NaN.
+    means = np.where(weights > 1e-6, means, _finite_mean(roi).astype(np.float32))
+    return means.astype(roi.dtype)
 
 
 def _hidden_pixels(roi: np.ndarray, region_wh: tuple, config: AnonymizeConfig) -> np.ndarray:
@@ -176,7 +208,8 @@ def _grey(pixels: np.ndarray, levels: float) -> np.ndarray:
         values = cv2.transform(values, np.full((1, channels), 1 / channels, np.float32)) \
             if channels <= 4 else values.mean(-1)
     values *= np.float32(levels)
-    return np.nan_to_num(values) if pixels.dtype.kind == 'f' else values
+    return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0) \
+        if pixels.dtype.kind == 'f' else values
 
 
 def _detail_survives(before: np.ndarray, after: np.ndarray, levels: float) -> bool:
@@ -198,7 +231,7 @@ def _detail_survives(before: np.ndarray, after: np.ndarray, levels: float) -> bo
 def _flattened(hidden: np.ndarray) -> np.ndarray:
     """hidden as one cell: its mean, per channel, in its own type."""
     values = hidden.reshape(-1, hidden.shape[2] if hidden.ndim == 3 else 1).astype(np.float64)
-    mean = np.nanmean(values, 0) if hidden.dtype.kind == 'f' else values.mean(0)
+    mean = _finite_mean(hidden) if hidden.dtype.kind == 'f' else values.mean(0)
     if hidden.dtype.kind in 'iu':
         info = np.iinfo(hidden.dtype)
         mean = np.clip(np.rint(mean), info.min, info.max)
@@ -236,6 +269,9 @@ def _hide_face(out: np.ndarray, box, config: AnonymizeConfig, levels: float) -> 
                                                            out.shape[:2]), (x0, y0, x0, y0)))
         if _detail_survives(roi[by0:by1, bx0:bx1], hidden[by0:by1, bx0:bx1], levels):
             hidden = _flattened(hidden)
+    invalid = invalid_pixels(roi)
+    if invalid is not None:  # holes stay holes: hiding never adds or removes invalid values
+        np.copyto(hidden, roi, where=invalid)
     if config.shape == 'box':
         roi[:] = hidden
         return

@@ -230,7 +230,8 @@ def to_bgr8(pixels: np.ndarray, encoding: Encoding, span: tuple | None = None) -
     8-bit data converts exactly (cvtColor, YUV, bilinear demosaic); generic 1/3/4-channel types
     count as gray/BGR/BGRA. Wider data (16-bit, signed, float) has no fixed full scale: the
     frame's own VIEW_PERCENTILES range of finite values maps to 0..255, so a 10- or 12-bit
-    sensor in 16 bits is seen at full contrast, not as a nearly black image; NaN becomes 0.
+    sensor in 16 bits is seen at full contrast, not as a nearly black image; NaN and
+    infinite values (holes) take the value of the finite pixels around them.
     bgr8 pixels come back as they are (not copied). span: the frame's view_range when
     already known.
     """
@@ -246,7 +247,10 @@ def to_bgr8(pixels: np.ndarray, encoding: Encoding, span: tuple | None = None) -
 def view_range(pixels: np.ndarray) -> tuple | None:
     """(low, high): the VIEW_PERCENTILES of pixels' finite values (None when there are none)."""
     values = pixels[::2, ::2].reshape(-1)  # a quarter of the pixels sets the range
-    values = values[np.isfinite(values)] if values.dtype.kind == 'f' else values
+    if values.dtype.kind == 'f':
+        values = values[np.isfinite(values)]
+        if values.size == 0:  # holes on a grid can cover exactly that quarter
+            values = pixels[np.isfinite(pixels)]
     if values.size == 0:
         return None
     return tuple(float(v) for v in np.percentile(values, VIEW_PERCENTILES))
@@ -258,7 +262,30 @@ def _stretched(pixels: np.ndarray, span: tuple | None = None) -> np.ndarray:
         return np.zeros(pixels.shape, np.uint8)
     low, high = span
     scale = 255.0 / (high - low) if high > low else 0.0
-    work = np.nan_to_num(pixels, nan=low, neginf=low, posinf=high) \
-        if pixels.dtype.kind == 'f' else pixels
+    work = _holes_filled(pixels) if pixels.dtype.kind == 'f' else pixels
     out = np.clip((work.astype(np.float32) - low) * scale, 0, 255)
     return np.rint(out).astype(np.uint8)
+
+
+# Neighbourhoods (px) a hole in a float image takes its view value from, nearest first.
+HOLE_FILL_SIZES = (5, 15, 45)
+
+
+def _holes_filled(pixels: np.ndarray) -> np.ndarray:
+    """pixels with NaN and infinite values (a depth camera's holes) replaced, for the view
+    only, by the mean of the finite values around them: holes shown black would draw lines
+    and speckle over a face that hide it from the detector (and make false faces)."""
+    invalid = ~np.isfinite(pixels)
+    if not invalid.any():
+        return pixels
+    values = np.where(invalid, 0, pixels).astype(np.float32)
+    valid = (~invalid).astype(np.float32)
+    for size in HOLE_FILL_SIZES:
+        sums = cv2.boxFilter(values * valid, -1, (size, size), normalize=False)
+        counts = cv2.boxFilter(valid, -1, (size, size), normalize=False)
+        reached = invalid & (counts > 0.5)
+        values = np.where(reached, sums / np.maximum(counts, 1), values)
+        valid, invalid = np.maximum(valid, reached), invalid & ~reached
+        if not invalid.any():
+            break
+    return values
