@@ -15,6 +15,13 @@ from facekp_ros.core.pipeline import FacePipeline
 from facekp_ros.core.sources import image_files, open_source
 from facekp_ros.core.types import LANDMARK5_NAMES
 from facekp_ros.core.worker import FrameWorker
+from facekp_ros.media_files import (
+    WriteError,
+    commit_bytes,
+    read_still,
+    remove_leftovers,
+    write_image,
+)
 
 
 class CliError(Exception):
@@ -145,10 +152,15 @@ def image_jobs(inputs: list, kind: str) -> list:
     return jobs
 
 
-def _write_json_lines(path, records: list, as_one: bool) -> None:
+def _write_json_lines(path, records: list, as_one: bool) -> bool:
     text = json.dumps(records[0], indent=1) if as_one else \
         '\n'.join(json.dumps(r) for r in records)
-    pathlib.Path(path).write_text(text + '\n')
+    try:
+        commit_bytes(pathlib.Path(path), (text + '\n').encode())
+    except WriteError as error:
+        print(f'facekp: {error}', file=sys.stderr)
+        return False
+    return True
 
 
 def _summary(result) -> str:
@@ -162,43 +174,74 @@ def _summary(result) -> str:
     return '\n'.join(lines)
 
 
+def _check_writers(targets) -> None:
+    for target in targets:
+        if not cv2.haveImageWriter(str(target)):
+            raise CliError(f'cannot write {target}: unknown image type (use .jpg or .png)')
+        remove_leftovers(target)
+
+
+def _read(source):
+    """(Still, '') or (None, why it is skipped)."""
+    try:
+        still = read_still(source)
+    except ValueError as error:
+        return None, str(error)
+    if still.frames > 1:  # OpenCV would give its first frame only: the others unseen
+        return None, (f'{still.frames} frames (an animation or a multi-page file): facekp '
+                      'image reads single images; give it to facekp video')
+    return still, ''
+
+
 def run_images(args, config) -> int:
     kind = 'anonymized' if args.anonymize else 'annotated'
     planned = plan_outputs(image_jobs(args.inputs, kind), args.out, kind)
     files = [source for source, _ in planned]
-    for _, target in planned:
-        if not cv2.haveImageWriter(str(target)):
-            raise CliError(f'cannot write {target}: unknown image type (use .jpg or .png)')
     if args.anonymized and len(files) > 1:
         raise CliError('--anonymized takes one input; use --anonymize with --out FOLDER')
+    _check_writers([target for _, target in planned]
+                   + ([pathlib.Path(args.anonymized)] if args.anonymized else []))
     pipeline = FacePipeline(config)
-    records, failed = [], 0
+    records, failed, unwritten = [], 0, False
     for source, target in tqdm(planned, unit='image', disable=args.quiet or len(files) < 2):
-        pixels = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
-        if pixels is None:
-            print(f'facekp: {source}: not an image OpenCV can decode, skipped', file=sys.stderr)
+        still, why = _read(source)
+        if still is None and len(planned) == 1:
+            raise CliError(f'{source}: {why}')
+        if still is None:
+            print(f'facekp: {source}: {why}, skipped', file=sys.stderr)
             failed += 1
             continue
         pipeline.reset()  # unrelated photos: no tracks carried over
-        result = pipeline.process(from_array(pixels))
-        cv2.imwrite(str(target), result.anonymized.pixels if args.anonymize
-                    else result.annotated)
+        result = pipeline.process(from_array(still.pixels))
+        outputs = [(target, result.anonymized.pixels if args.anonymize else result.annotated)]
         if args.anonymized:
-            cv2.imwrite(str(args.anonymized), result.anonymized.pixels)
+            outputs.append((pathlib.Path(args.anonymized), result.anonymized.pixels))
+        try:
+            notes = [(path, write_image(path, pixels)) for path, pixels in outputs]
+        except WriteError as error:  # a full disk or a lost folder fails every later image
+            print(f'facekp: {error}', file=sys.stderr)
+            unwritten = True
+            break
+        for path, note in notes:
+            if note:
+                print(f'facekp: {path}: {note}', file=sys.stderr)
         if not result.detections.ok:
             print(f'facekp: {source}: detection failed, whole image masked: '
                   f'{result.detections.error}', file=sys.stderr)
-        print(f'{source}: {_summary(result)}')
+        turned = f' (EXIF orientation {still.orientation}: turned upright)' \
+            if still.orientation != 1 else ''
+        print(f'{source}{turned}: {_summary(result)}')
         records.append({'image': str(source), 'output': str(target),
-                        'width': pixels.shape[1], 'height': pixels.shape[0],
+                        'width': still.pixels.shape[1], 'height': still.pixels.shape[0],
+                        'exif_orientation': still.orientation,
                         'detector': config.detection.detector,
                         'keypoint_model': pipeline.keypoint_model,
                         **frame_record(pipeline, result)})
     if args.json and records:
-        _write_json_lines(args.json, records, as_one=len(files) == 1)
-    if not records:
+        unwritten |= not _write_json_lines(args.json, records, as_one=len(files) == 1)
+    if not records and not unwritten:
         raise CliError('no input image could be read')
-    return 1 if failed else 0
+    return 1 if failed or unwritten else 0
 
 
 def frame_count(source: str) -> int | None:
