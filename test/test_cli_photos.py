@@ -1,5 +1,6 @@
 """`facekp image` on photos as phones save them: EXIF orientation, tags, animations."""
 import json
+import subprocess
 
 import cv2
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from facekp_ros.cli import main
+from facekp_ros.core.image_codec import from_array, to_eight_bit
+from facekp_ros.core.sources import sample_frame
 from facekp_ros.media_files import ORIENTATION_TAG, read_still
 
 # How each EXIF orientation stores an upright picture: the inverse of the viewer's turn.
@@ -89,3 +92,62 @@ def test_an_animated_gif_is_refused_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert '3 frames' in err and 'facekp video' in err and 'Traceback' not in err
     assert not (tmp_path / 'o.png').exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 64 KiB file system (tmpfs): writes past it fail with ENOSPC, as on a full disk."""
+    mount = tmp_path / 'small_disk'
+    mount.mkdir()
+    done = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', str(mount)],
+                          capture_output=True)
+    if done.returncode:
+        pytest.skip(f'cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}')
+    yield mount
+    subprocess.run(['umount', str(mount)], check=True)
+
+
+def test_a_full_disk_exits_1_in_one_line_and_leaves_no_file(data, small_disk, capsys):
+    (small_disk / 'filler').write_bytes(b'\0' * 40_000)  # 24 KiB left: less than the photo
+    out = small_disk / 'obamas_anonymized.png'
+    code = main(['image', str(data / 'scenes' / 'obamas.jpg'), '--anonymize', '--out', str(out),
+                 '--quiet'])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err == f'facekp: cannot write {out}: No space left on device\n'
+    assert sorted(p.name for p in small_disk.iterdir()) == ['filler']  # no partial file
+    assert 'face(s)' not in captured.out  # nothing claimed as done
+
+
+def test_a_read_only_folder_is_refused_before_any_work(data, tmp_path, capsys):
+    folder = tmp_path / 'ro'
+    folder.mkdir()
+    done = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', str(folder)],
+                          capture_output=True)
+    if done.returncode:
+        pytest.skip('cannot mount a read-only tmpfs here (needs root)')
+    try:
+        code = main(['image', str(data / 'scenes' / 'obamas.jpg'), '--out',
+                     str(folder / 'o.jpg')])
+    finally:
+        subprocess.run(['umount', str(folder)], check=True)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count('\n') == 1 and 'not writable' in err
+
+
+def test_16_bit_into_jpeg_is_mapped_on_the_view_range(tmp_path, capsys):
+    # A 12-bit grey camera frame in 16 bits (values 0..4080): cut at 255 it was all white.
+    grey16 = cv2.cvtColor(sample_frame(), cv2.COLOR_BGR2GRAY).astype(np.uint16) * 16
+    source, out = tmp_path / 'ir16.png', tmp_path / 'ir16.jpg'
+    cv2.imwrite(str(source), grey16)
+    assert main(['image', str(source), '--anonymize', '--out', str(out), '--quiet']) == 0
+    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint8 and written.shape == grey16.shape
+    expected = to_eight_bit(from_array(grey16)).astype(int)
+    background = grey16 == 96 * 16  # the sample's flat background, never hidden
+    assert np.abs(written[background] - expected[background]).mean() < 3
+    assert (written == 255).mean() < 0.05 and written.std() > 20
+    assert 'uint16 pixels written as 8 bits' in capsys.readouterr().err
+    png = tmp_path / 'ir16_out.png'  # a format that holds 16 bits keeps them
+    assert main(['image', str(source), '--anonymize', '--out', str(png), '--quiet']) == 0
+    assert cv2.imread(str(png), cv2.IMREAD_UNCHANGED).dtype == np.uint16
