@@ -10,6 +10,7 @@ processed; each failure is one line on stderr); 2 nothing was done: bad argument
 """
 import argparse
 import dataclasses
+import signal
 import sys
 
 from facekp_ros import parameters as p
@@ -116,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help='write the anonymized frames instead of annotated ones')
         sub.add_argument('--json', help=json_help)
         _add_pipeline_options(sub, keypoints=True)
+    audio = video.add_mutually_exclusive_group()
+    audio.add_argument('--keep-audio', dest='keep_audio', action='store_true', default=True,
+                       help="copy the input's audio streams unchanged (the default)")
+    audio.add_argument('--no-audio', dest='keep_audio', action='store_false',
+                       help='write the video without its audio')
     bag = commands.add_parser(
         'bag', help='anonymize every image topic of ROS 2 bags',
         usage='facekp bag INPUT [OUTPUT] [options]\n'
@@ -191,8 +197,17 @@ def _run_one(args, source, target) -> int:
 COMMANDS = {'image': run_images, 'video': run_videos, 'bag': run_bag}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, stopped like Ctrl-C: outputs in progress are removed."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.command == 'bag':
             return run_bag(args)
@@ -201,6 +216,13 @@ def main(argv=None) -> int:
     except CliError as error:
         print(f'facekp: error: {error}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt as stop:  # one line, no traceback; 128 + the signal's number
+        signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
+        print(f'\nfacekp: stopped by {signum.name}; unfinished outputs removed',
+              file=sys.stderr)
+        return 128 + signum
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == '__main__':
