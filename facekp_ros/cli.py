@@ -182,8 +182,9 @@ def _run_one(args, source, target) -> int:
         except (OSError, ValueError) as error:
             raise CliError(str(error)) from error
     for topic, counts in topic_reports(report).items():
-        numbers = {k: v for k, v in counts.items() if not isinstance(v, list)}
-        print(f'{topic}: ' + ', '.join(f'{key} {value}' for key, value in numbers.items()))
+        numbers = ', '.join(f'{k} {v}' for k, v in counts.items() if isinstance(v, int))
+        print(f"{topic} ({counts['msgtype']}): {counts['action']}"
+              + (f' ({numbers})' if numbers else ''))
     print(f'wrote {target} and {target / REPORT}')
     return 0
 

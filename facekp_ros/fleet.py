@@ -182,7 +182,7 @@ def run_job(job: BagJob, config, sink=None) -> dict:
 
 def totals(report: dict) -> dict:
     """The counts of a bag's report, summed over its image topics."""
-    topics = topic_reports(report).values()
+    topics = [t for t in topic_reports(report).values() if 'frames' in t]
     return {'topics': len(topics), **{k: sum(t.get(k, 0) for t in topics) for k in COUNTS}}
 
 

@@ -1,0 +1,105 @@
+"""`facekp bag` on every image in every message: foxglove_msgs images, images nested in
+custom types and in arrays, depth copied unchanged, video refused, odd compressed formats;
+each checked against the input (counts, bytes, faces hidden by the privacy-scoring rule)."""
+import json
+
+import bag_builders as bb
+import cv2
+import numpy as np
+import pytest
+
+from facekp_ros.bag_images import decode_image
+
+
+def _pixels(msg):
+    return decode_image(msg).pixels
+
+
+@pytest.fixture(scope='module')
+def faces(data):
+    return bb.face_frames(data, count=2)
+
+
+def foxglove_and_custom_messages(faces):
+    """Topics as a Foxglove / mcap recording holds them, and a String topic."""
+    messages = []
+    for sec, (frame, _) in enumerate(faces):
+        rgb = np.ascontiguousarray(frame[..., ::-1])
+        messages += [
+            ('/foxglove/compressed', bb.T['foxglove_msgs/msg/CompressedImage'](
+                timestamp=bb.time(sec), frame_id='cam', data=np.frombuffer(bb.jpeg(frame),
+                                                                           np.uint8),
+                format='jpeg')),
+            ('/foxglove/raw', bb.T['foxglove_msgs/msg/RawImage'](
+                timestamp=bb.time(sec), frame_id='cam', width=640, height=480,
+                encoding='rgb8', step=640 * 3, data=np.frombuffer(rgb.tobytes(), np.uint8))),
+            ('/stereo', bb.T['rig_msgs/msg/StereoPair'](
+                header=bb.header(sec), left=bb.image(frame, 'bgr8', sec),
+                right=bb.image(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), 'mono8', sec),
+                baseline=0.12)),
+            ('/rig', bb.T['rig_msgs/msg/Rig'](name='rig', cameras=[
+                bb.T['rig_msgs/msg/Camera'](name=name, image=bb.compressed(bb.jpeg(frame),
+                                                                           'jpeg', sec))
+                for name in ('front', 'back')])),
+            ('/chatter', bb.T['std_msgs/msg/String'](data=f'hello {sec}')),
+        ]
+    return messages
+
+
+def test_every_image_in_every_message_is_anonymized(tmp_path, faces):
+    source, target = tmp_path / 'in', tmp_path / 'out'
+    bb.write(source, foxglove_and_custom_messages(faces))
+    code, out, err = bb.facekp_bag(source, target)
+    assert code == 0 and 'Traceback' not in err, err
+    before, after = bb.read(source), bb.read(target)
+    assert [(t, m) for t, m, *_ in after] == [(t, m) for t, m, *_ in before]  # counts, order
+    hidden = 0
+    for (topic, _, _, raw_in, msg_in), (_, _, _, raw_out, msg_out) in zip(before, after):
+        if topic == '/chatter':
+            assert raw_out == raw_in
+            continue
+        frame_index = msg_in.timestamp.sec if topic.startswith('/foxglove') \
+            else msg_in.header.stamp.sec if topic == '/stereo' \
+            else msg_in.cameras[0].image.header.stamp.sec
+        points = faces[frame_index][1]
+        if topic == '/stereo':
+            pairs = [(msg_in.left, msg_out.left), (msg_in.right, msg_out.right)]
+            assert msg_out.baseline == msg_in.baseline
+        elif topic == '/rig':
+            pairs = [(a.image, b.image) for a, b in zip(msg_in.cameras, msg_out.cameras)]
+            assert [c.name for c in msg_out.cameras] == ['front', 'back']
+        else:
+            pairs = [(msg_in, msg_out)]
+        for image_in, image_out in pairs:
+            assert image_out.__msgtype__ == image_in.__msgtype__
+            lossy = hasattr(image_in, 'format')
+            if lossy:
+                assert image_out.format == image_in.format
+            else:
+                assert image_out.encoding == image_in.encoding
+            assert bb.hidden(_pixels(image_in), _pixels(image_out), points, lossy), topic
+            hidden += 1
+        assert raw_out != raw_in
+    assert hidden == 2 * 6  # two frames, six images each
+    report = json.loads((target / 'privacy_report.json').read_text())
+    assert report['/chatter'] == {'msgtype': 'std_msgs/msg/String',
+                                  'action': 'holds no image: copied unchanged'}
+    assert report['/stereo']['image_fields'] == ['left', 'right']
+    assert report['/rig']['image_fields'] == ['cameras[]/image']
+    for topic in ('/foxglove/compressed', '/foxglove/raw', '/stereo', '/rig'):
+        images = {'/stereo': 4, '/rig': 4}.get(topic, 2)
+        assert report[topic]['action'] == 'anonymized'
+        assert report[topic]['frames'] == images and report[topic]['faces_seen'] >= images
+    assert '/stereo (rig_msgs/msg/StereoPair): anonymized (frames 4,' in out
+
+
+def test_a_topic_of_video_frames_fails_the_bag_in_one_line(tmp_path, faces):
+    source, target = tmp_path / 'in', tmp_path / 'out'
+    video = bb.T['foxglove_msgs/msg/CompressedVideo'](
+        timestamp=bb.time(0), frame_id='cam', data=np.zeros(100, np.uint8), format='h264')
+    bb.write(source, [('/chatter', bb.T['std_msgs/msg/String'](data='x')),
+                      ('/camera/h264', video)])
+    code, out, err = bb.facekp_bag(source, target)
+    assert code == 2 and 'Traceback' not in err
+    assert err.strip().count('\n') == 0 and '/camera/h264' in err and 'video' in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in']  # nothing written
