@@ -126,11 +126,11 @@ def read_report(target: pathlib.Path) -> dict | None:
         else None
 
 
-def finished_report(source, target, config: PipelineConfig) -> dict | None:
+def finished_report(source, target, config: PipelineConfig, depth_topics=()) -> dict | None:
     """target's report when target is the finished output of source as it is now, made with
     config's settings; None otherwise (missing, unfinished, another input, changed since)."""
     report = read_report(target)
-    if report and report['input'] == input_signature(source, config):
+    if report and report['input'] == input_signature(source, config, depth_topics):
         return report
     return None
 

@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run the bags as Ray tasks: on the cluster at ADDRESS ('auto': the "
                      "one this machine belongs to), or on a Ray instance started for the run "
                      "(no ADDRESS, or 'local'); needs requirements/fleet.txt")
+    bag.add_argument('--depth-topics', type=lambda text: [t for t in text.split(',') if t],
+                     action='extend', default=[], metavar='TOPIC[,TOPIC...]',
+                     help='more topics whose 16UC1/32FC1 images are depth maps, copied '
+                     "unchanged (always: compressedDepth, and topics or frame_ids named "
+                     "'depth')")
     _add_pipeline_options(bag, keypoints=False)
     return parser
 
@@ -165,7 +170,8 @@ def _run_many(args, inputs, root) -> int:
         return pipeline_config(args, keypoints=False, annotate=False, threads=threads)
 
     try:
-        return run_fleet(inputs, root, config_for, args.workers, args.ray, args.quiet)
+        return run_fleet(inputs, root, config_for, args.workers, args.ray, args.quiet,
+                         args.depth_topics)
     except (OSError, ValueError) as error:
         raise CliError(str(error)) from error
 
@@ -178,7 +184,8 @@ def _run_one(args, source, target) -> int:
     config = pipeline_config(args, keypoints=False, annotate=False)
     with tqdm(desc='messages', unit='msg', disable=args.quiet) as bar:
         try:
-            report = anonymize_bag(source, target, config, progress=bar.update)
+            report = anonymize_bag(source, target, config, progress=bar.update,
+                                   depth_topics=args.depth_topics)
         except (OSError, ValueError) as error:
             raise CliError(str(error)) from error
     for topic, counts in topic_reports(report).items():

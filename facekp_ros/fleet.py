@@ -31,6 +31,7 @@ class BagJob:
     name: str  # the output's path under the output root: how the bag is named to the user
     source: str
     target: str
+    depth_topics: tuple = ()  # more topics whose 16UC1/32FC1 images are depth
 
 
 def is_bag(path: pathlib.Path) -> bool:
@@ -121,7 +122,7 @@ def prepare(job: BagJob, config, warn) -> dict | None:
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         return None
-    report = finished_report(job.source, target, config)
+    report = finished_report(job.source, target, config, job.depth_topics)
     if report:
         return report
     old = read_report(target)
@@ -171,7 +172,8 @@ def run_job(job: BagJob, config, sink=None) -> dict:
     start, cpu = time.perf_counter(), time.process_time()
     try:
         report = anonymize_bag(job.source, job.target, config, progress=events.step,
-                               warn=events.warn, started=events.started)
+                               warn=events.warn, started=events.started,
+                               depth_topics=job.depth_topics)
     except Exception as error:  # noqa: BLE001 - one bad bag must not stop the others
         return {'status': 'failed', 'error': f'{type(error).__name__}: {error}'}
     finally:

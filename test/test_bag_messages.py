@@ -103,3 +103,55 @@ def test_a_topic_of_video_frames_fails_the_bag_in_one_line(tmp_path, faces):
     assert code == 2 and 'Traceback' not in err
     assert err.strip().count('\n') == 0 and '/camera/h264' in err and 'video' in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ['in']  # nothing written
+
+
+def compressed_depth(depth16) -> bytes:
+    """image_transport's compressedDepth payload: its 12-byte ConfigHeader (format PNG = 1,
+    two depth-quantization floats), then a 16-bit PNG."""
+    config = np.array([1], '<i4').tobytes() + np.zeros(2, '<f4').tobytes()
+    return config + cv2.imencode('.png', depth16)[1].tobytes()
+
+
+def test_depth_is_copied_byte_identical_and_infrared_is_anonymized(tmp_path, faces):
+    """Depth by compressedDepth format, by topic name, by frame_id and by --depth-topics is
+    copied byte for byte, although it holds a face's shape; mono16 infrared and a 16UC1
+    image on a camera topic are anonymized as before."""
+    source, target = tmp_path / 'in', tmp_path / 'out'
+    messages = []
+    for sec, (frame, _) in enumerate(faces):
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        depth16 = (grey.astype(np.uint16) * 16 + 400)
+        metres = depth16.astype(np.float32) / 1000
+        metres[::7, ::5] = np.nan  # holes, as stereo depth has them
+        messages += [
+            ('/camera/depth/image_rect_raw', bb.image(depth16, '16UC1', sec, 'cam_depth')),
+            ('/camera/depth/image_rect_raw/compressedDepth',
+             bb.compressed(compressed_depth(depth16), '16UC1; compressedDepth png', sec)),
+            ('/stereo/points_image', bb.image(metres, '32FC1', sec, 'camera_depth_optical')),
+            ('/lidar/range', bb.image(metres, '32FC1', sec, 'lidar')),
+            ('/foxglove/depth', bb.T['foxglove_msgs/msg/RawImage'](
+                timestamp=bb.time(sec), frame_id='cam', width=640, height=480,
+                encoding='16UC1', step=1280, data=np.frombuffer(depth16.tobytes(), np.uint8))),
+            ('/ir/image_raw', bb.image(depth16, 'mono16', sec, 'ir', bigendian=1)),
+            ('/camera/raw16', bb.image(depth16, '16UC1', sec, 'cam')),
+        ]
+    bb.write(source, messages, bb.StoragePlugin.SQLITE3)
+    code, out, err = bb.facekp_bag(source, target, '--depth-topics', '/lidar/range')
+    assert code == 0 and 'Traceback' not in err and 'left out' not in err, err
+    before, after = bb.read(source), bb.read(target)
+    assert [(t, s) for t, _, s, *_ in after] == [(t, s) for t, _, s, *_ in before]
+    report = json.loads((target / 'privacy_report.json').read_text())
+    depth = {'/camera/depth/image_rect_raw', '/camera/depth/image_rect_raw/compressedDepth',
+             '/stereo/points_image', '/lidar/range', '/foxglove/depth'}
+    for (topic, _, _, raw_in, msg_in), (_, _, _, raw_out, msg_out) in zip(before, after):
+        if topic in depth:
+            assert raw_out == raw_in, topic
+            continue
+        points = faces[msg_in.header.stamp.sec][1]
+        assert bb.hidden(_pixels(msg_in), _pixels(msg_out), points, lossy=False), topic
+        assert msg_out.encoding == msg_in.encoding
+    for topic in depth:
+        assert report[topic]['action'] == 'depth images copied unchanged', topic
+        assert report[topic]['depth_frames'] == report[topic]['frames'] == 2
+    for topic in ('/ir/image_raw', '/camera/raw16'):
+        assert report[topic]['action'] == 'anonymized' and report[topic]['depth_frames'] == 0
