@@ -155,3 +155,35 @@ def test_depth_is_copied_byte_identical_and_infrared_is_anonymized(tmp_path, fac
         assert report[topic]['depth_frames'] == report[topic]['frames'] == 2
     for topic in ('/ir/image_raw', '/camera/raw16'):
         assert report[topic]['action'] == 'anonymized' and report[topic]['depth_frames'] == 0
+
+
+@pytest.mark.parametrize('image_format, codec', [('', 'jpg'), ('image/jpeg', 'jpg'),
+                                                 ('', 'png'), ('image/png', 'png'),
+                                                 ('bgr8; compressed', 'jpg')])
+def test_formats_that_name_no_codec_are_read_by_their_content(tmp_path, faces, image_format,
+                                                               codec):
+    source, target = tmp_path / 'in', tmp_path / 'out'
+    frame, points = faces[0]
+    data = cv2.imencode('.' + codec, frame)[1].tobytes()
+    bb.write(source, [('/cam/compressed', bb.compressed(data, image_format)),
+                      ('/chatter', bb.T['std_msgs/msg/String'](data='x'))])
+    code, _, err = bb.facekp_bag(source, target)
+    assert code == 0 and 'Traceback' not in err and 'left out' not in err, err
+    (_, _, _, _, msg_in), chatter_in = bb.read(source)
+    (_, _, _, _, msg_out), chatter_out = bb.read(target)
+    assert chatter_out[3] == chatter_in[3]
+    assert msg_out.format == image_format
+    magic = {'jpg': b'\xff\xd8\xff', 'png': b'\x89PNG'}[codec]
+    assert bytes(msg_out.data[:len(magic)]) == magic  # written in the codec it came in
+    assert bb.hidden(_pixels(msg_in), _pixels(msg_out), points, lossy=codec == 'jpg')
+
+
+def test_codec_of_reads_the_content_then_the_format():
+    from facekp_ros.core.image_codec import ImageCodecError, codec_of
+
+    assert codec_of('', b'\xff\xd8\xff\xe0') == 'jpg'
+    assert codec_of('png', b'\xff\xd8\xff\xe0') == 'jpg'  # the data is what it is
+    assert codec_of('image/png') == 'png' and codec_of('rgb8; jpeg compressed bgr8') == 'jpeg'
+    assert codec_of('', b'RIFF\x10\x00\x00\x00WEBPVP8 ') == 'webp'
+    with pytest.raises(ImageCodecError, match="format '' names no codec"):
+        codec_of('', b'\x00\x01')
