@@ -31,10 +31,10 @@ from facekp_ros.bag_images import (
     type_plan,
 )
 from facekp_ros.bag_io import UndeserializableMessageError, deserialize, open_reader
+from facekp_ros.bag_outputs import partial_name, stale_partials
 from facekp_ros.core.pipeline import FacePipeline, PipelineConfig
 
 REPORT = 'privacy_report.json'
-PARTIAL = '.partial-'  # .<output name>.partial-<pid>: an output being written
 LOWEST_SCORES_KEPT = 10  # masked detections listed per topic for a reviewer
 FRAMES_LISTED = 100  # frames with mask-only faces listed per topic (all are counted)
 
@@ -140,12 +140,6 @@ def topic_reports(report: dict) -> dict:
     return {k: v for k, v in report.items() if k.startswith('/')}
 
 
-def stale_partials(target) -> list:
-    """Partial copies of target left beside it by killed runs (named after their process)."""
-    target = pathlib.Path(target)
-    return sorted(target.parent.glob(f'.{target.name}{PARTIAL}*'))
-
-
 def _storage_of(source: pathlib.Path) -> StoragePlugin:
     mcap = source.suffix == '.mcap' or (source.is_dir() and any(source.glob('*.mcap')))
     return StoragePlugin.MCAP if mcap else StoragePlugin.SQLITE3
@@ -167,8 +161,9 @@ def anonymize_bag(source, target, config: PipelineConfig | None = None,
     warn = warn or (lambda text: print(f'facekp: {text}', file=sys.stderr))
     # The bag is written as <partial>/<target name>: rosbags names its files after their
     # folder, so they get the final name, whichever process wrote them.
-    partial = target.with_name(f'.{target.name}{PARTIAL}{os.getpid()}')
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = partial_name(target)
+    for stale in [partial, *stale_partials(target)]:  # this pid's, and those of killed runs
+        shutil.rmtree(stale, ignore_errors=True)
     reader = open_reader(source)
     try:
         topics = _topic_reports(reader)

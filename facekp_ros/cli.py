@@ -10,6 +10,7 @@ processed; each failure is one line on stderr); 2 nothing was done: bad argument
 """
 import argparse
 import dataclasses
+import signal
 import sys
 
 from facekp_ros import parameters as p
@@ -164,6 +165,7 @@ def run_bag(args) -> int:
 
 
 def _run_many(args, inputs, root) -> int:
+    from facekp_ros.bag_outputs import describe_failure
     from facekp_ros.fleet_run import run_fleet
 
     def config_for(threads):
@@ -172,28 +174,47 @@ def _run_many(args, inputs, root) -> int:
     try:
         return run_fleet(inputs, root, config_for, args.workers, args.ray, args.quiet,
                          args.depth_topics)
-    except (OSError, ValueError) as error:
-        raise CliError(str(error)) from error
+    except Exception as error:  # noqa: BLE001 - every failure is one line, no traceback
+        raise CliError(describe_failure(error, root)) from None
 
 
 def _run_one(args, source, target) -> int:
     from tqdm import tqdm
 
     from facekp_ros.bag_anonymize import REPORT, anonymize_bag, topic_reports
+    from facekp_ros.bag_outputs import describe_failure, locks_above
 
     config = pipeline_config(args, keypoints=False, annotate=False)
+    # SIGTERM stops like Ctrl-C: the partial output is removed on the way out.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     with tqdm(desc='messages', unit='msg', disable=args.quiet) as bar:
         try:
-            report = anonymize_bag(source, target, config, progress=bar.update,
-                                   depth_topics=args.depth_topics)
-        except (OSError, ValueError) as error:
-            raise CliError(str(error)) from error
+            with locks_above(target):
+                report = anonymize_bag(source, target, config, progress=bar.update,
+                                       depth_topics=args.depth_topics)
+        except KeyboardInterrupt as stop:  # the partial output is already removed
+            print(f'facekp: {source}: stopped, {target} not written', file=sys.stderr)
+            return 128 + getattr(stop, 'signum', signal.SIGINT)  # as the shell reports it
+        except Exception as error:  # noqa: BLE001 - every failure is one line, no traceback
+            raise CliError(f'{source}: {describe_failure(error, target)}') from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     for topic, counts in topic_reports(report).items():
         numbers = ', '.join(f'{k} {v}' for k, v in counts.items() if isinstance(v, int))
         print(f"{topic} ({counts['msgtype']}): {counts['action']}"
               + (f' ({numbers})' if numbers else ''))
     print(f'wrote {target} and {target / REPORT}')
     return 0
+
+
+class _Signalled(KeyboardInterrupt):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum, frame):
+    raise _Signalled(signum)
 
 
 COMMANDS = {'image': run_images, 'video': run_videos, 'bag': run_bag}
@@ -209,6 +230,9 @@ def main(argv=None) -> int:
     except CliError as error:
         print(f'facekp: error: {error}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print('facekp: interrupted', file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 if __name__ == '__main__':

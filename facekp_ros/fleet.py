@@ -15,9 +15,9 @@ from facekp_ros.bag_anonymize import (
     anonymize_bag,
     finished_report,
     read_report,
-    stale_partials,
     topic_reports,
 )
+from facekp_ros.bag_outputs import describe_failure, stale_partials
 
 BAG_SUFFIXES = ('.mcap', '.db3')  # lone bag files; a rosbag2 folder holds metadata.yaml
 PROGRESS_EVERY_S = 0.25  # progress events a worker sends at most this often
@@ -79,6 +79,12 @@ def plan(inputs, root) -> list:
                                  f'{root / name}: rename one, or anonymize them in two runs')
             claimed[name] = bag
             jobs.append(BagJob(name.as_posix(), str(bag), str(root / name)))
+    for name, bag in claimed.items():
+        for folder in name.parents:
+            if folder in claimed:
+                raise ValueError(f'{claimed[folder]} would be written to {root / folder}, '
+                                 f'the folder that {bag} is written into: rename one, or '
+                                 'anonymize them in two runs')
     return jobs
 
 
@@ -175,7 +181,7 @@ def run_job(job: BagJob, config, sink=None) -> dict:
                                warn=events.warn, started=events.started,
                                depth_topics=job.depth_topics)
     except Exception as error:  # noqa: BLE001 - one bad bag must not stop the others
-        return {'status': 'failed', 'error': f'{type(error).__name__}: {error}'}
+        return {'status': 'failed', 'error': describe_failure(error, job.target)}
     finally:
         events.flush()
     return {'status': 'done', 'report': report, 'seconds': time.perf_counter() - start,
