@@ -1,6 +1,6 @@
 """Bags for the `facekp bag` tests, written the way recorders write them: rosbags' Writer
-(as rosbag2 does) with each type's .msg definition registered in the bag's typestore, so the
-definitions are stored in the bag and a reader knows the types from the bag alone."""
+(as rosbag2 does) with each type's .msg definition registered in the bag's typestore
+(bench/recorded_types.py), so a reader knows the types from the bag alone."""
 import subprocess
 import sys
 
@@ -9,40 +9,11 @@ import numpy as np
 from images import faces68_test_image
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from bench import privacy_frames as pf
+from bench import recorded_types
 
-# foxglove_msgs as the foxglove schemas define them (current field order, with frame_id).
-FOXGLOVE = {
-    'foxglove_msgs/msg/CompressedImage':
-        'builtin_interfaces/Time timestamp\nstring frame_id\nuint8[] data\nstring format\n',
-    'foxglove_msgs/msg/RawImage':
-        'builtin_interfaces/Time timestamp\nstring frame_id\nuint32 width\nuint32 height\n'
-        'string encoding\nuint32 step\nuint8[] data\n',
-    'foxglove_msgs/msg/CompressedVideo':
-        'builtin_interfaces/Time timestamp\nstring frame_id\nuint8[] data\nstring format\n',
-}
-# A custom stereo message and a message with an array of images (a camera rig).
-CUSTOM = {
-    'rig_msgs/msg/StereoPair':
-        'std_msgs/Header header\nsensor_msgs/Image left\nsensor_msgs/Image right\n'
-        'float64 baseline\n',
-    'rig_msgs/msg/Rig': 'string name\nrig_msgs/Camera[] cameras\n',
-    'rig_msgs/msg/Camera': 'string name\nsensor_msgs/CompressedImage image\n',
-}
-
-
-def typestore():
-    store = get_typestore(Stores.ROS2_JAZZY)
-    types = {}
-    for name, text in {**FOXGLOVE, **CUSTOM}.items():
-        types.update(get_types_from_msg(text, name))
-    store.register(types)
-    return store
-
-
-STORE = typestore()
+STORE = recorded_types.typestore()
 T = STORE.types
 
 
