@@ -187,3 +187,21 @@ def test_codec_of_reads_the_content_then_the_format():
     assert codec_of('', b'RIFF\x10\x00\x00\x00WEBPVP8 ') == 'webp'
     with pytest.raises(ImageCodecError, match="format '' names no codec"):
         codec_of('', b'\x00\x01')
+
+
+def test_depth_topics_reach_every_bag_of_a_multi_bag_run(tmp_path, faces):
+    frame, _ = faces[0]
+    metres = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32) / 100
+    for name in ('a', 'b'):
+        bb.write(tmp_path / 'in' / name, [('/lidar/range', bb.image(metres, '32FC1', 0, 'lidar'))])
+    out = tmp_path / 'out'
+    code, _, err = bb.facekp_bag(tmp_path / 'in', '--out', out, '--depth-topics', '/lidar/range')
+    assert code == 0, err
+    for name in ('a', 'b'):
+        assert bb.read(out / name)[0][3] == bb.read(tmp_path / 'in' / name)[0][3]
+    code, printed, _ = bb.facekp_bag(tmp_path / 'in', '--out', out, '--depth-topics',
+                                     '/lidar/range')
+    assert code == 0 and '2 already done' in printed
+    code, printed, err = bb.facekp_bag(tmp_path / 'in', '--out', out)  # not depth any more
+    assert code == 0 and '2 anonymized' in printed and 'settings changed' in err
+    assert bb.read(out / 'a')[0][3] != bb.read(tmp_path / 'in' / 'a')[0][3]
