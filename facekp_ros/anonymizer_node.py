@@ -8,21 +8,19 @@ image_anonymized only increase. A frame that cannot be decoded is not published 
 """
 import sys
 
-from sensor_msgs.msg import Image
-
 from facekp_ros.conversions import detections_from_msg
 from facekp_ros.core.image_codec import decode
 from facekp_ros.core.stages import AnonymizeStage
 from facekp_ros.core.sync import IncreasingStamps
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
-from facekp_ros.image_bridge import camera_image_to_msg
+from facekp_ros.image_topics import ImageOutput
 from facekp_ros.node_common import (
-    OUTPUT_QOS,
     ErrorLog,
     StageNode,
     declare_parameters,
     frame_age_ms,
+    output_qos,
     run_node,
 )
 from facekp_ros.paired_input import PairedInput
@@ -38,9 +36,10 @@ class AnonymizerNode(StageNode):
         self.stage = AnonymizeStage(anonymize_config(self.params))
         self.masked_frames = 0
         self.stamps = IncreasingStamps()
-        self.publisher = self.create_publisher(Image, 'image_anonymized', OUTPUT_QOS)
+        self.output = ImageOutput(self, 'image_anonymized', self.params,
+                                  output_qos(self.params))
         self.worker = FrameWorker('anonymize', self._process, self._on_error)
-        self.input = PairedInput(self, 'faces', self.worker, self.params['max_wait_s'],
+        self.input = PairedInput(self, 'faces', self.worker, self.params,
                                  self._on_expired)
         self.diagnostics = DiagnosticsPublisher(self, {'anonymize': self.worker.stats},
                                                 self._problems)
@@ -60,7 +59,7 @@ class AnonymizerNode(StageNode):
         if not self.stamps.admit(stamp.sec, stamp.nanosec):
             self.worker.stats.count_dropped()  # out of order: never published late
             return False
-        self.publisher.publish(camera_image_to_msg(image, image_msg.header))
+        self.output.publish(image, image_msg.header)
         self.masked_frames += masked
         return masked
 
@@ -73,7 +72,7 @@ class AnonymizerNode(StageNode):
                                       throttle_duration_sec=2.0)
         return frame_age_ms(self, image.header)
 
-    def _on_expired(self, image: Image, reason: str) -> None:
+    def _on_expired(self, image, reason: str) -> None:
         self.worker.stats.count_dropped()
         if reason != 'timeout':
             # Skipped by the detector (superseded), pushed out by newer waiting frames

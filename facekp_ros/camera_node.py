@@ -8,11 +8,12 @@ import rclpy
 import yaml
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
+from facekp_ros.core.image_codec import from_bgr8
 from facekp_ros.core.sources import open_source
-from facekp_ros.image_bridge import cv2_to_imgmsg
+from facekp_ros.image_topics import ImageOutput
 from facekp_ros.node_common import ConfigError, ErrorLog, declare_parameters, run_node
 from facekp_ros.parameters import NODES
 
@@ -79,13 +80,13 @@ class CameraNode(Node):
                                       p['bag_topic'], on_skip=ErrorLog(self.get_logger()))
         except (OSError, ValueError) as error:
             raise ConfigError(f"parameter 'source': {error}") from error
-        self.image_out = self.create_publisher(Image, 'image_raw', CAMERA_QOS)
+        self.image_out = ImageOutput(self, 'image_raw', p, CAMERA_QOS)
         self.info_out = (self.create_publisher(CameraInfo, 'camera_info', CAMERA_QOS)
                          if self.camera_info is not None else None)
         self.frames_published = 0
         self.timer = self.create_timer(1.0 / p['rate_hz'], self._publish_frame)
         self.get_logger().info(f'publishing {self.source.description} on '
-                               f'{self.image_out.topic_name} at {p["rate_hz"]} Hz')
+                               f'{self.image_out.raw.topic_name} at {p["rate_hz"]} Hz')
 
     def _publish_frame(self) -> None:
         frame = self.source.read()
@@ -93,7 +94,7 @@ class CameraNode(Node):
             self._end_of_source()
             return
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params['frame_id'])
-        self.image_out.publish(cv2_to_imgmsg(frame, 'bgr8', header))
+        self.image_out.publish(from_bgr8(frame), header)
         if self.info_out is not None:
             self.info_out.publish(self._camera_info_for(frame.shape, header))
         self.frames_published += 1

@@ -25,6 +25,21 @@ OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
                         durability=DurabilityPolicy.VOLATILE)
 
 
+def input_qos(params: dict) -> QoSProfile:
+    """The camera-facing subscriptions' QoS from input_reliability and input_depth."""
+    reliability = ReliabilityPolicy.RELIABLE if params['input_reliability'] == 'reliable' \
+        else ReliabilityPolicy.BEST_EFFORT
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=params['input_depth'],
+                      reliability=reliability, durability=DurabilityPolicy.VOLATILE)
+
+
+def output_qos(params: dict) -> QoSProfile:
+    """The outputs' QoS: OUTPUT_QOS with output_depth."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=params['output_depth'],
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
 class ConfigError(ValueError):
     """A parameter or file the node cannot start with; the text names it and the fix."""
 

@@ -8,7 +8,6 @@ Detection of frame N+1 runs beside keypoints and anonymization of frame N, one t
 import sys
 import time
 
-from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from facekp_ros.conversions import face_array_msg
@@ -19,17 +18,16 @@ from facekp_ros.core.sources import open_source
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
 from facekp_ros.face_outputs import CameraInfoInput, FaceOutputs
-from facekp_ros.image_bridge import camera_image_to_msg, cv2_to_imgmsg
+from facekp_ros.image_topics import ImageOutput, subscribe_image
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import (
-    OUTPUT_QOS,
-    SENSOR_QOS,
     ConfigError,
     ErrorLog,
     StageNode,
     check_providers,
     declare_parameters,
     frame_age_ms,
+    output_qos,
     run_node,
 )
 from facekp_ros.parameters import NODES, pipeline_config
@@ -52,9 +50,10 @@ class PipelineNode(StageNode):
             self.pipeline = FacePipeline(_config(self.params))
         except (OSError, ValueError, RuntimeError) as error:
             raise ConfigError(f'cannot load the models: {error}') from error
-        self.faces_out = self.create_publisher(FaceArray, 'face_keypoints', OUTPUT_QOS)
-        self.anonymized_out = self.create_publisher(Image, 'image_anonymized', OUTPUT_QOS)
-        self.annotated_out = (self.create_publisher(Image, 'image_annotated', OUTPUT_QOS)
+        qos = output_qos(self.params)
+        self.faces_out = self.create_publisher(FaceArray, 'face_keypoints', qos)
+        self.anonymized_out = ImageOutput(self, 'image_anonymized', self.params, qos)
+        self.annotated_out = (ImageOutput(self, 'image_annotated', self.params, qos)
                               if self.params['publish_annotated'] else None)
         self.face_outputs = FaceOutputs(self, self.params['publish_tf'],
                                         self.params['marker_lifetime_s']) \
@@ -65,7 +64,7 @@ class PipelineNode(StageNode):
         self.camera_info = CameraInfoInput(self) if self.source is None else None
         self.worker = FrameWorker('pipeline', [self._detect, self._finish], self._on_error)
         if self.source is None:
-            self.create_subscription(Image, 'image', self._on_image, SENSOR_QOS)
+            subscribe_image(self, 'image', self._on_image, self.params)
         else:
             self.create_timer(1.0 / self.params['rate_hz'], self._read_source)
         self.diagnostics = DiagnosticsPublisher(self, {'pipeline': self.worker.stats})
@@ -117,7 +116,7 @@ class PipelineNode(StageNode):
                         frame_id=self.params['frame_id'])
         self.worker.submit((header, bgr))
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg) -> None:
         self.worker.submit((msg.header, msg))
 
     def _detect(self, item) -> tuple:
@@ -134,12 +133,12 @@ class PipelineNode(StageNode):
             self.get_logger().warning(
                 f'frame fully masked: {result.detections.error or "detection failed"}',
                 throttle_duration_sec=2.0)
-        self.anonymized_out.publish(camera_image_to_msg(result.anonymized, header))
+        self.anonymized_out.publish(result.anonymized, header)
         self.faces_out.publish(face_array_msg(
             header, image.pixels.shape, result.detections, self.pipeline.keypoint_names,
             self.pipeline.keypoint_model))
         if self.annotated_out is not None:
-            self.annotated_out.publish(cv2_to_imgmsg(result.annotated, 'bgr8', header))
+            self.annotated_out.publish(from_bgr8(result.annotated), header)
         if self.face_outputs is not None:
             self.face_outputs.publish(header, result.faces)
         return frame_age_ms(self, header)
