@@ -16,38 +16,34 @@ from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
 from facekp_ros.image_topics import ImageOutput
 from facekp_ros.node_common import (
-    ErrorLog,
     StageNode,
-    declare_parameters,
     frame_age_ms,
     output_qos,
     run_node,
 )
 from facekp_ros.paired_input import PairedInput
-from facekp_ros.parameters import NODES, anonymize_config
+from facekp_ros.parameters import anonymize_config
 
 
 class AnonymizerNode(StageNode):
     def __init__(self, **kwargs):
-        super().__init__('face_anonymizer', **kwargs)
-        self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, NODES['face_anonymizer'], anonymize_config,
-                                         self._apply)
+        super().__init__('face_anonymizer', anonymize_config, **kwargs)
+
+    def setup(self) -> None:
         self.stage = AnonymizeStage(anonymize_config(self.params))
         self.masked_frames = 0
         self.stamps = IncreasingStamps()
         self.output = ImageOutput(self, 'image_anonymized', self.params,
                                   output_qos(self.params))
         self.worker = FrameWorker('anonymize', self._process, self._on_error)
-        self.input = PairedInput(self, 'faces', self.worker, self.params,
+        self.input = PairedInput(self, 'faces', self.params,
                                  self._on_expired)
         self.diagnostics = DiagnosticsPublisher(self, {'anonymize': self.worker.stats},
                                                 self._problems)
 
-    def _apply(self, config) -> None:
-        if hasattr(self, 'input'):
-            self.stage.reconfigure(config)
-            self.input.set_max_wait(self.params['max_wait_s'])
+    def apply(self, config) -> None:
+        self.stage.reconfigure(config)
+        self.input.set_max_wait(self.params['max_wait_s'])
 
     def in_effect(self) -> tuple:
         return self.stage.config, self.input.sync.max_wait_s

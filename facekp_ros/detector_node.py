@@ -11,40 +11,36 @@ from facekp_ros.image_topics import subscribe_image
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import (
     ConfigError,
-    ErrorLog,
     StageNode,
     check_providers,
-    declare_parameters,
     frame_age_ms,
     output_qos,
     run_node,
 )
-from facekp_ros.parameters import NODES, detection_config
+from facekp_ros.parameters import detection_config
 
 
 class DetectorNode(StageNode):
     def __init__(self, **kwargs):
-        super().__init__('face_detector', **kwargs)
-        self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, NODES['face_detector'], detection_config,
-                                         self._apply)
+        super().__init__('face_detector', detection_config, **kwargs)
+
+    def setup(self) -> None:
         check_providers(self.params, 'providers')
         try:
             self.stage = DetectStage(*self._stage_settings(detection_config(self.params)))
         except (OSError, ValueError, RuntimeError) as error:
             raise ConfigError(f"parameter 'detector' ({self.params['detector']}): "
                               f'{error}') from error
-        self.publisher = self.create_publisher(FaceArray, 'faces', output_qos(self.params))
+        self.publisher = self.output_publisher(FaceArray, 'faces', output_qos(self.params))
         self.worker = FrameWorker('detect', self._process, self._on_error)
-        subscribe_image(self, 'image', self.worker.submit, self.params)
+        subscribe_image(self, 'image', self.submit, self.params)
         self.diagnostics = DiagnosticsPublisher(self, {'detect': self.worker.stats})
 
     def _stage_settings(self, config) -> tuple:
         return config, self.params['hold_frames'], self.params['detection_timeout_ms']
 
-    def _apply(self, config) -> None:
-        if hasattr(self, 'stage'):
-            self.stage.reconfigure(*self._stage_settings(config))
+    def apply(self, config) -> None:
+        self.stage.reconfigure(*self._stage_settings(config))
 
     def in_effect(self) -> tuple:
         return self.stage.in_effect()

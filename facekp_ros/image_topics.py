@@ -29,9 +29,9 @@ class ImageOutput:
 
     def __init__(self, node, topic: str, params: dict, qos):
         self._params = params
-        self.raw = node.create_publisher(Image, topic, qos)
+        self.raw = node.output_publisher(Image, topic, qos)
         self.compressed = None if params['compressed_format'] == 'none' else \
-            node.create_publisher(CompressedImage, compressed_topic(node, topic), qos)
+            node.output_publisher(CompressedImage, compressed_topic(node, topic), qos)
 
     def publish(self, image: CameraImage, header) -> None:
         self.raw.publish(camera_image_to_msg(image, header))

@@ -12,16 +12,14 @@ from facekp_ros.face_outputs import CameraInfoInput
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import (
     ConfigError,
-    ErrorLog,
     StageNode,
     check_providers,
-    declare_parameters,
     frame_age_ms,
     output_qos,
     run_node,
 )
 from facekp_ros.paired_input import PairedInput
-from facekp_ros.parameters import NODES, keypoint_config, pose_config
+from facekp_ros.parameters import keypoint_config, pose_config
 
 
 def _configs(values: dict) -> tuple:
@@ -30,10 +28,9 @@ def _configs(values: dict) -> tuple:
 
 class KeypointNode(StageNode):
     def __init__(self, **kwargs):
-        super().__init__('keypoint_estimator', **kwargs)
-        self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, NODES['keypoint_estimator'], _configs,
-                                         self._apply)
+        super().__init__('keypoint_estimator', _configs, **kwargs)
+
+    def setup(self) -> None:
         check_providers(self.params, 'keypoint_providers')
         try:
             self.stage = KeypointStage(keypoint_config(self.params))
@@ -42,19 +39,18 @@ class KeypointNode(StageNode):
         pose = pose_config(self.params)
         self.pose_stage = PoseStage(pose) if pose else None
         self.camera_info = CameraInfoInput(self)
-        self.publisher = self.create_publisher(FaceArray, 'face_keypoints',
+        self.publisher = self.output_publisher(FaceArray, 'face_keypoints',
                                            output_qos(self.params))
         self.worker = FrameWorker('keypoints', self._process, self._on_error)
-        self.input = PairedInput(self, 'faces', self.worker, self.params,
+        self.input = PairedInput(self, 'faces', self.params,
                                  lambda image, reason: self.worker.stats.count_dropped())
         self.diagnostics = DiagnosticsPublisher(self, {'keypoints': self.worker.stats})
 
-    def _apply(self, configs) -> None:
-        if hasattr(self, 'input'):
-            self.stage.reconfigure(configs[0])
-            if self.pose_stage:
-                self.pose_stage.reconfigure(configs[1])
-            self.input.set_max_wait(self.params['max_wait_s'])
+    def apply(self, configs) -> None:
+        self.stage.reconfigure(configs[0])
+        if self.pose_stage:
+            self.pose_stage.reconfigure(configs[1])
+        self.input.set_max_wait(self.params['max_wait_s'])
 
     def in_effect(self) -> tuple:
         pose = self.pose_stage.config if self.pose_stage else None

@@ -13,7 +13,7 @@ EXPIRY_PERIOD_S = 0.05  # how often waiting images are checked against max_wait_
 
 class PairedInput:
     """Subscribes 'image' (as params' image_transport and QoS say) and faces_topic;
-    worker.submit((image, faces)) per matched stamp; max_wait_s from params.
+    node.submit((image, faces)) per matched stamp; max_wait_s from params.
 
     Images that will never be paired go to on_expired(image, reason): 'superseded' when the
     faces of a newer image arrived first (the detector skipped this one: drop it, never
@@ -21,10 +21,10 @@ class PairedInput:
     it), 'evicted' or 'duplicate' (see core.sync.StampSync).
     """
 
-    def __init__(self, node, faces_topic: str, worker, params: dict, on_expired):
+    def __init__(self, node, faces_topic: str, params: dict, on_expired):
         self.sync = StampSync(params['max_wait_s'], supersede=True)
         self._lock = threading.Lock()  # callbacks may run on several executor threads
-        self._worker, self._on_expired = worker, on_expired
+        self._submit, self._on_expired = node.submit, on_expired
         subscribe_image(node, 'image', self._on_image, params)
         node.create_subscription(FaceArray, faces_topic, self._on_faces, OUTPUT_QOS)
         node.create_timer(EXPIRY_PERIOD_S, self._expire)
@@ -54,4 +54,4 @@ class PairedInput:
         for image, reason in expired:  # all older than the pair
             self._on_expired(image, reason)
         if pair:
-            self._worker.submit(pair)
+            self._submit(pair)

@@ -22,15 +22,13 @@ from facekp_ros.image_topics import ImageOutput, subscribe_image
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import (
     ConfigError,
-    ErrorLog,
     StageNode,
     check_providers,
-    declare_parameters,
     frame_age_ms,
     output_qos,
     run_node,
 )
-from facekp_ros.parameters import NODES, pipeline_config
+from facekp_ros.parameters import pipeline_config
 
 # One onnxruntime thread per session: the two steps run on their own cores side by side.
 THREADS_PER_SESSION = 1
@@ -42,16 +40,19 @@ def _config(values: dict):
 
 class PipelineNode(StageNode):
     def __init__(self, **kwargs):
-        super().__init__('face_pipeline', **kwargs)
-        self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, NODES['face_pipeline'], _config, self._apply)
+        super().__init__('face_pipeline', _config, **kwargs)
+
+    def setup(self) -> None:
+        self.source = None  # first: release() closes it whatever fails after it opened
+        if self.params['source']:
+            self.source = self._open_source()
         check_providers(self.params, 'providers', 'keypoint_providers')
         try:
             self.pipeline = FacePipeline(_config(self.params))
         except (OSError, ValueError, RuntimeError) as error:
             raise ConfigError(f'cannot load the models: {error}') from error
         qos = output_qos(self.params)
-        self.faces_out = self.create_publisher(FaceArray, 'face_keypoints', qos)
+        self.faces_out = self.output_publisher(FaceArray, 'face_keypoints', qos)
         self.anonymized_out = ImageOutput(self, 'image_anonymized', self.params, qos)
         self.annotated_out = (ImageOutput(self, 'image_annotated', self.params, qos)
                               if self.params['publish_annotated'] else None)
@@ -59,7 +60,6 @@ class PipelineNode(StageNode):
                                         self.params['marker_lifetime_s']) \
             if self.params['publish_markers'] else None
         self.frames_read = 0
-        self.source = self._open_source() if self.params['source'] else None
         self.intrinsics = self._fixed_intrinsics()
         self.camera_info = CameraInfoInput(self) if self.source is None else None
         self.worker = FrameWorker('pipeline', [self._detect, self._finish], self._on_error)
@@ -86,11 +86,10 @@ class PipelineNode(StageNode):
             return self.intrinsics[0]
         return None
 
-    def _apply(self, config) -> None:
-        if hasattr(self, 'worker'):
-            self.pipeline.reconfigure(config)
-            if self.face_outputs is not None:
-                self.face_outputs.lifetime_s = self.params['marker_lifetime_s']
+    def apply(self, config) -> None:
+        self.pipeline.reconfigure(config)
+        if self.face_outputs is not None:
+            self.face_outputs.lifetime_s = self.params['marker_lifetime_s']
 
     def in_effect(self) -> tuple:
         return (*self.pipeline.in_effect(),
@@ -114,10 +113,10 @@ class PipelineNode(StageNode):
         self.frames_read += 1
         header = Header(stamp=self.get_clock().now().to_msg(),
                         frame_id=self.params['frame_id'])
-        self.worker.submit((header, bgr))
+        self.submit((header, bgr))
 
     def _on_image(self, msg) -> None:
-        self.worker.submit((msg.header, msg))
+        self.submit((msg.header, msg))
 
     def _detect(self, item) -> tuple:
         header, frame = item
@@ -147,10 +146,10 @@ class PipelineNode(StageNode):
         # Nothing is published for a frame we could not process: no raw image can leak.
         self.log_error(f'frame dropped: {error}')
 
-    def destroy_node(self):
-        if getattr(self, 'source', None) is not None:
+    def release(self, forget: bool = False) -> None:
+        if self._made is not None and self.source is not None:
             self.source.close()
-        return super().destroy_node()
+        super().release(forget)
 
 
 def main(args=None):

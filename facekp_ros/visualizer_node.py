@@ -10,15 +10,13 @@ from facekp_ros.diagnostics import DiagnosticsPublisher
 from facekp_ros.face_outputs import CameraInfoInput, FaceOutputs
 from facekp_ros.image_topics import ImageOutput
 from facekp_ros.node_common import (
-    ErrorLog,
     StageNode,
-    declare_parameters,
     frame_age_ms,
     output_qos,
     run_node,
 )
 from facekp_ros.paired_input import PairedInput
-from facekp_ros.parameters import NODES, annotate_config, anonymize_config
+from facekp_ros.parameters import annotate_config, anonymize_config
 
 
 def _configs(values: dict) -> tuple:
@@ -27,10 +25,9 @@ def _configs(values: dict) -> tuple:
 
 class VisualizerNode(StageNode):
     def __init__(self, **kwargs):
-        super().__init__('face_visualizer', **kwargs)
-        self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(
-            self, NODES['face_visualizer'], _configs, self._apply)
+        super().__init__('face_visualizer', _configs, **kwargs)
+
+    def setup(self) -> None:
         annotate, anonymize = _configs(self.params)
         self.annotate_stage, self.anonymize_stage = AnnotateStage(annotate), \
             AnonymizeStage(anonymize)
@@ -41,17 +38,16 @@ class VisualizerNode(StageNode):
                                         self.params['marker_lifetime_s']) \
             if self.params['publish_markers'] else None
         self.worker = FrameWorker('draw', self._process, self._on_error)
-        self.input = PairedInput(self, self.params['faces_topic'], self.worker, self.params,
+        self.input = PairedInput(self, self.params['faces_topic'], self.params,
                                  lambda image, reason: self.worker.stats.count_dropped())
         self.diagnostics = DiagnosticsPublisher(self, {'draw': self.worker.stats})
 
-    def _apply(self, configs) -> None:
-        if hasattr(self, 'input'):
-            self.annotate_stage.reconfigure(configs[0])
-            self.anonymize_stage.reconfigure(configs[1])
-            self.input.set_max_wait(self.params['max_wait_s'])
-            if self.face_outputs is not None:
-                self.face_outputs.lifetime_s = self.params['marker_lifetime_s']
+    def apply(self, configs) -> None:
+        self.annotate_stage.reconfigure(configs[0])
+        self.anonymize_stage.reconfigure(configs[1])
+        self.input.set_max_wait(self.params['max_wait_s'])
+        if self.face_outputs is not None:
+            self.face_outputs.lifetime_s = self.params['marker_lifetime_s']
 
     def in_effect(self) -> tuple:
         return (self.annotate_stage.config, self.anonymize_stage.config,
