@@ -19,6 +19,8 @@ from rclpy.qos import (
 from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 
+from facekp_ros.parameters import NODES
+
 # Camera-facing inputs: best effort, newest frame only, so latency never piles up.
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                         reliability=ReliabilityPolicy.BEST_EFFORT,
@@ -132,15 +134,16 @@ def run_node(node_class, args=None) -> int:
     the spin loop reads between callbacks (an exception raised from the handler could land
     inside the executor and leave it holding what destroy_node waits for), then the node
     stops its workers and is destroyed, and then rclpy shuts down. Further signals (launch
-    repeats SIGINT) are ignored during that clean-up.
+    repeats SIGINT) are ignored from then on, until the process has exited: with the former
+    handlers back, one arriving while the interpreter shut down killed it (exit -2).
     """
     node_factory = node_class_for(node_class, args)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
     # Set explicitly: a process started in the background of a script inherits SIGINT
     # ignored, and would then never stop on Ctrl-C sent to its process group.
-    previous = {s: signal.signal(s, lambda signum, frame: stop.set())
-                for s in (signal.SIGINT, signal.SIGTERM)}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: stop.set())
     node = None
     try:
         node = node_factory()
@@ -159,8 +162,6 @@ def run_node(node_class, args=None) -> int:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     return 0
 
 
@@ -197,7 +198,7 @@ class ErrorLog:
 
 
 class StageNode(Node):
-    """A face node. Construction declares its parameters; setup() (each node's own) loads
+    """A facekp_ros node. Construction declares its parameters; setup() (each node's own) loads
     its models and makes its publishers, subscriptions, timers and FrameWorker
     (self.worker); release() undoes all of it. A plain node is set up and active at
     construction; managed(node_class) is the lifecycle twin, which waits for configure.
@@ -208,8 +209,6 @@ class StageNode(Node):
 
     def __init__(self, name: str, build=None, managed: bool = False, **kwargs):
         super().__init__(name, **kwargs)
-        from facekp_ros.parameters import NODES
-
         # First: a node whose construction fails is still destroyed (by rclpy on shutdown).
         self.worker, self.active, self._made = None, False, None
         self.log_error = ErrorLog(self.get_logger())

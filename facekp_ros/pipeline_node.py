@@ -104,6 +104,8 @@ class PipelineNode(StageNode):
             raise ConfigError(f"parameter 'source': {error}") from error
 
     def _read_source(self) -> None:
+        if not self.active:  # paused (lifecycle): a video or bag waits where it is
+            return
         limit = self.params['max_frames']
         if limit and self.frames_read >= limit:
             return

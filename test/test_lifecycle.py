@@ -2,6 +2,10 @@
 set` and a robot's lifecycle manager drive them: models load on configure and are freed on
 cleanup; nothing is published unless active; the anonymizer never publishes while inactive."""
 import gc
+import signal
+import subprocess
+import sys
+import time
 import weakref
 
 from lifecycle_msgs.msg import Transition
@@ -138,3 +142,23 @@ def test_lifecycle_argument_chooses_the_managed_twin():
     twin = node_class_for(DetectorNode, ['detector_node', '--lifecycle', 'true',
                                          '--ros-args', '-p', 'input_depth:=2'])
     assert twin.__name__ == 'ManagedDetectorNode' and issubclass(twin, DetectorNode)
+
+
+def test_repeated_sigint_as_launch_sends_it_exits_cleanly(tmp_path):
+    """ros2 launch passes Ctrl-C on (SIGINT to the group) and then sends SIGINT itself; a
+    signal arriving while the process exits must not kill it (exit -2, a traceback)."""
+    for name, extra in (('managed', ['--lifecycle', 'true']), ('plain', [])):
+        log = tmp_path / f'{name}.log'
+        with open(log, 'w') as out:
+            process = subprocess.Popen(
+                [sys.executable, '-m', 'facekp_ros.detector_node', *extra, '--ros-args',
+                 '-r', f'__node:={name}'], stdout=out, stderr=subprocess.STDOUT)
+        with ros_nodes(lambda c: Node('watcher', context=c)) as (executor, (watcher,)):
+            assert spin_until(executor, lambda n=name: n in watcher.get_node_names(),
+                              60.0)  # up: its signal handlers are in place
+        deadline = time.monotonic() + 30
+        while process.poll() is None and time.monotonic() < deadline:
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.02)
+        assert process.wait(5) == 0, log.read_text()
+        assert 'Traceback' not in log.read_text()
