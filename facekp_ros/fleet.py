@@ -24,6 +24,13 @@ PROGRESS_EVERY_S = 0.25  # progress events a worker sends at most this often
 COUNTS = ('frames', 'faces_seen', 'frames_fully_masked', 'frames_with_held_faces',
           'frames_masked_not_reported', 'frames_left_out', 'messages_undeserializable')
 WORKER_SINK = None  # where run_job sends events in a local worker process (set by fleet_run)
+# Here, not in fleet_run: fleet_ray needs them too, and fleet_run imports fleet_ray.
+RAY_MISSING = ('--ray needs the ray package (an optional extra): pip install -r '
+               'requirements/fleet.txt')
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
 
 
 @dataclasses.dataclass(frozen=True)

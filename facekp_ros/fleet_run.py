@@ -22,13 +22,7 @@ from facekp_ros.bag_outputs import lock_root
 
 WORKER_DIED = ('its worker process ended unexpectedly (killed, out of memory or crashed): run '
                'the command again to redo it')
-RAY_MISSING = ('--ray needs the ray package (an optional extra): pip install -r '
-               'requirements/fleet.txt')
 INTERRUPTED = 130  # the shell's code for Ctrl-C
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 def _watch_parent(parent: int) -> None:
@@ -49,8 +43,8 @@ class LocalPool:
     them so that they do not fight (workers: default one per core, at most one per bag)."""
 
     def __init__(self, jobs: list, config_for, workers: int | None = None):
-        self.limit = workers or max(1, min(cores(), len(jobs)))
-        threads = max(1, cores() // self.limit)
+        self.limit = workers or max(1, min(fleet.cores(), len(jobs)))
+        threads = max(1, fleet.cores() // self.limit)
         self.config = config_for(threads)
         self.info = {'mode': 'local', 'workers': self.limit, 'threads_per_worker': threads}
         self.context = multiprocessing.get_context('spawn')  # nothing inherited: no forked locks
@@ -177,7 +171,7 @@ def run_fleet(inputs, root, config_for, workers=None, ray=None, quiet=False,
     jobs = [dataclasses.replace(job, depth_topics=tuple(depth_topics))
             for job in fleet.plan(inputs, root)]
     if ray is not None and importlib.util.find_spec('ray') is None:  # before touching ROOT
-        raise ValueError(RAY_MISSING)
+        raise ValueError(fleet.RAY_MISSING)
     lock = lock_root(root)
     try:
         results, todo = _sort_out(jobs, config_for(0))

@@ -245,6 +245,32 @@ def encode_compressed(array: np.ndarray, image_format: str = 'jpg',
     return encoded.reshape(-1)
 
 
+# Encodings image_transport's compressed plugin names as they are ('<enc>; jpeg compressed
+# bgr8'); every other encoding is sent as its bgr8 view, which is what a viewer shows anyway.
+_TRANSPORT_COLOUR = ('bgr8', 'rgb8', 'bgra8', 'rgba8')
+
+
+def encode_transport(image: CameraImage, codec: str, jpeg_quality: int = 90,
+                     png_level: int = 3) -> tuple:
+    """(format, bytes) of image as image_transport's compressed plugin publishes it, so that
+    rviz2, rqt_image_view and Foxglove decode it: 'bgr8; jpeg compressed bgr8' for colour,
+    'mono8; png compressed ' for grey (codec: 'jpeg' or 'png')."""
+    if codec not in ('jpeg', 'png'):
+        raise ImageEncodingError(f"codec {codec!r}: use 'jpeg' or 'png'")
+    flag = (cv2.IMWRITE_JPEG_QUALITY, jpeg_quality) if codec == 'jpeg' \
+        else (cv2.IMWRITE_PNG_COMPRESSION, png_level)
+    name = image.encoding.name
+    if name == 'mono8':
+        pixels, target = image.pixels, ''
+    else:
+        pixels, target = image.bgr8, 'bgr8'
+        name = name if name in _TRANSPORT_COLOUR else 'bgr8'
+    ok, encoded = cv2.imencode('.jpg' if codec == 'jpeg' else '.png', pixels, flag)
+    if not ok:
+        raise ImageEncodingError(f'OpenCV failed to encode a {pixels.shape} image as {codec}')
+    return f'{name}; {codec} compressed {target}', encoded.reshape(-1)
+
+
 def decode(msg) -> CameraImage:
     """An Image or CompressedImage (told apart by their fields) as a CameraImage."""
     return decode_compressed(msg) if hasattr(msg, 'format') else decode_raw(msg)
