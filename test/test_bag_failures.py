@@ -65,9 +65,12 @@ def test_a_write_that_fails_names_the_output_and_leaves_nothing(tmp_path, plugin
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_stop_cleanly(tmp_path, signum):
     sample_bag(tmp_path / 'in', frames=300)
+    # As from a terminal: a test run started in the background has SIGINT ignored, and a
+    # child would inherit that.
     proc = subprocess.Popen([sys.executable, '-m', 'facekp_ros.cli', 'bag',
                              str(tmp_path / 'in'), str(tmp_path / 'out'), '--quiet'],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     partial = tmp_path / f'.out.partial-{proc.pid}'
     while not (partial / 'out').exists() and time.monotonic() < deadline:
@@ -75,7 +78,10 @@ def test_ctrl_c_and_sigterm_stop_cleanly(tmp_path, signum):
     time.sleep(0.5)  # well into the messages
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signum)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
     assert proc.returncode == 128 + signum
     assert 'stopped' in one_line(err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['in']
