@@ -2,7 +2,7 @@
 video, timed in turns in one run; prints a markdown table.
 
     python -m bench.bench_video_peer --deface /path/to/venv/bin/deface [--frames 150] \\
-        [--runs 2] [-- facekp options...]
+        [--runs 2] [--baseline OTHER_FACEKP] [-- facekp options...]
 
 deface lives in a virtual environment of its own (pip install deface==1.5.0 onnxruntime onnx:
 without onnx it falls back to OpenCV's dnn backend) and runs with its defaults on the CPU
@@ -48,6 +48,8 @@ def main() -> None:
     parser.add_argument('--deface', required=True, help="deface's executable (its own venv)")
     parser.add_argument('--frames', type=int, default=150)
     parser.add_argument('--runs', type=int, default=2, help='timed runs of each, in turns')
+    parser.add_argument('--baseline', help='another facekp executable (e.g. an older '
+                        'checkout) timed in the same turns')
     parser.add_argument('facekp_options', nargs=argparse.REMAINDER,
                         help='after --: options for facekp video')
     args = parser.parse_args()
@@ -61,6 +63,9 @@ def main() -> None:
         commands = {
             'facekp video --anonymize': [facekp, 'video', str(video), '--anonymize', '--quiet',
                                          '--out', str(work / 'facekp.mp4'), *extra],
+            **({'facekp video --anonymize (baseline)': [
+                args.baseline, 'video', str(video), '--anonymize', '--quiet', '--out',
+                str(work / 'baseline.mp4'), *extra]} if args.baseline else {}),
             'deface 1.5.0': [args.deface, str(video), '-o', str(work / 'deface.mp4'),
                              '--ep', 'CPUExecutionProvider'],
         }

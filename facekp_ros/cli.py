@@ -38,8 +38,10 @@ FLAGS = {'score_threshold': '--threshold', 'margin_scale': '--margin'}
 BAG_PARAMS = {param.name for param in p.DETECTOR + p.ANONYMIZER} - set(LIVE_ONLY) \
     | {'hold_frames'}
 # Offline work has no frame deadline: by default the small-face pass looks again, at up to
-# the image's own size, wherever the working size scaled an image down (ScanPlan.up_to_native).
+# the image's own size, wherever the working size scaled an image down (ScanPlan.up_to_native),
+# and every roll is looked for at full scale.
 AUTO = 'auto'
+OFFLINE_DEFAULTS = {'roll_coverage': 180.0, 'roll_scale': 1.0}
 
 
 def flag_of(name: str) -> str:
@@ -69,7 +71,7 @@ def _zoom(text: str):
 
 
 def _option(parser, param) -> None:
-    flag, default = flag_of(param.name), param.default
+    flag, default = flag_of(param.name), OFFLINE_DEFAULTS.get(param.name, param.default)
     help_text = param.description
     if isinstance(default, bool):
         parser.add_argument(flag, dest=param.name, action=argparse.BooleanOptionalAction,
@@ -98,7 +100,8 @@ def pipeline_config(args, annotate: bool = True, threads: int = 0) -> PipelineCo
     """The pipeline the options describe, built as the nodes build it (parameters.py);
     threads per onnxruntime session (0: one per core). CliError (exit 2) for a value the
     nodes refuse too, such as --mask-threshold above --threshold."""
-    values = {**DEFAULTS, **{k: v for k, v in vars(args).items() if k in TABLE}}
+    values = {**DEFAULTS, **OFFLINE_DEFAULTS,
+              **{k: v for k, v in vars(args).items() if k in TABLE}}
     auto = values['small_face_zoom'] == AUTO
     values.update(publish_annotated=annotate, small_face_zoom=0.0 if auto else
                   values['small_face_zoom'])
