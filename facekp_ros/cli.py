@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument('--anonymize', action='store_true',
                          help='write the anonymized frames instead of annotated ones')
         sub.add_argument('--json', help=json_help)
+        sub.add_argument('--keep-metadata', action='store_true',
+                         help='keep the EXIF/XMP tags of images and the tags of videos, except '
+                         'location and thumbnails (default: dropped, but the creation time of '
+                         'videos)')
         _add_pipeline_options(sub, set(TABLE))
     audio = video.add_mutually_exclusive_group()
     audio.add_argument('--keep-audio', dest='keep_audio', action='store_true', default=True,

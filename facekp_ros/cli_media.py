@@ -20,6 +20,7 @@ from facekp_ros.core.worker import FrameWorker
 from facekp_ros.media_files import (
     WriteError,
     commit_bytes,
+    kept_metadata,
     partial_path,
     read_still,
     remove_leftovers,
@@ -185,10 +186,10 @@ def _check_writers(targets) -> None:
         remove_leftovers(target)
 
 
-def _read(source):
+def _read(source, keep_metadata: bool):
     """(Still, '') or (None, why it is skipped)."""
     try:
-        still = read_still(source)
+        still = read_still(source, keep_metadata)
     except ValueError as error:
         return None, str(error)
     if still.frames > 1:  # OpenCV would give its first frame only: the others unseen
@@ -208,7 +209,7 @@ def run_images(args, config) -> int:
     pipeline = FacePipeline(config)
     records, failed, unwritten = [], 0, False
     for source, target in tqdm(planned, unit='image', disable=args.quiet or len(files) < 2):
-        still, why = _read(source)
+        still, why = _read(source, args.keep_metadata)
         if still is None and len(planned) == 1:
             raise CliError(f'{source}: {why}')
         if still is None:
@@ -221,7 +222,8 @@ def run_images(args, config) -> int:
         if args.anonymized:
             outputs.append((pathlib.Path(args.anonymized), result.anonymized.pixels))
         try:
-            notes = [(path, write_image(path, pixels)) for path, pixels in outputs]
+            notes = [(path, write_image(path, pixels, kept_metadata(still, path)))
+                     for path, pixels in outputs]
         except WriteError as error:  # a full disk or a lost folder fails every later image
             print(f'facekp: {error}', file=sys.stderr)
             unwritten = True
@@ -272,11 +274,11 @@ class CaptureInput:
         self.source.close()
 
 
-def open_video(name: str, keep_audio: bool):
+def open_video(name: str, args):
     if _is_camera(name) or pathlib.Path(name).is_dir():
         return CaptureInput(name)
     try:
-        return VideoInput(pathlib.Path(name), keep_audio)
+        return VideoInput(pathlib.Path(name), args.keep_audio, args.keep_metadata)
     except ValueError as error:
         raise CliError(str(error)) from error
 
@@ -335,7 +337,7 @@ def run_video(pipeline, source_name: str, target: pathlib.Path, args, json_file)
     """Frames written; CliError when the input cannot be opened, WriteError when the output
     cannot be written (nothing is then left at target), InputEndedEarlyError after writing what
     could be read."""
-    source = open_video(source_name, args.keep_audio)
+    source = open_video(source_name, args)
     output = VideoOutput(target, source)
     run = VideoRun(pipeline, source_name, output, args, json_file)
     try:

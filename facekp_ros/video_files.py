@@ -15,9 +15,11 @@ import numpy as np
 
 from facekp_ros.media_files import WriteError, partial_path
 
-# Container tags copied to the output. The rest can name a place (com.apple.quicktime.location
-# .ISO6709, location) or a device; the creation time keeps the video in line with others.
+# Container tags copied by default: the creation time keeps the video in line with others.
+# --keep-metadata copies the rest too, except those that can say where it was filmed
+# (location, com.apple.quicktime.location.ISO6709, ...).
 KEPT_TAGS = ('creation_time',)
+LOCATION_WORDS = ('location', 'gps')
 CRF = 18  # x264 quality: visually lossless outside the hidden faces
 PRESET = 'veryfast'  # ~3x the speed of 'medium' at 640x480, a few % larger files
 
@@ -34,7 +36,7 @@ class VideoInput:
     """A video file's frames (upright, with times) and, when kept, its audio packets, in the
     file's order. ValueError when it cannot be opened."""
 
-    def __init__(self, path: pathlib.Path, keep_audio: bool):
+    def __init__(self, path: pathlib.Path, keep_audio: bool, keep_metadata: bool = False):
         try:
             self.container = av.open(str(path))
         except av.FFmpegError as error:
@@ -47,6 +49,7 @@ class VideoInput:
         self.video.thread_type = 'AUTO'
         self.audio = list(self.container.streams.audio) if keep_audio else []
         self.expected = self.video.frames or None  # what the container says; 0 = not said
+        self.keep_metadata = keep_metadata
         self.read, self.problem = 0, ''
 
     @property
@@ -60,6 +63,9 @@ class VideoInput:
 
     @property
     def tags(self) -> dict:
+        if self.keep_metadata:
+            return {k: v for k, v in self.container.metadata.items()
+                    if not any(word in k.lower() for word in LOCATION_WORDS)}
         return {k: v for k, v in self.container.metadata.items() if k in KEPT_TAGS}
 
     def items(self):
