@@ -5,14 +5,18 @@
     facekp bag recording/ [OUT]
     facekp bag recordings/ more.mcap ... --out ROOT [--workers N | --ray [ADDRESS]]
 
-Exit codes: 0 everything was processed; 1 some inputs could not be read (the others were
-processed; each failure is one line on stderr); 2 nothing was done: bad arguments or paths.
+Exit codes: 0 everything was processed; 1 some inputs could not be read or ended early, or
+an output could not be written (each failure is one line on stderr); 2 nothing was done: bad
+arguments, paths or values; 130 / 143 stopped by Ctrl-C / SIGTERM (outputs in progress
+removed).
 """
 import argparse
 import dataclasses
 import math
+import os
 import signal
 import sys
+import threading
 from importlib import metadata
 
 from facekp_ros import parameters as p
@@ -248,6 +252,12 @@ def main(argv=None) -> int:
         signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
         print(f'\nfacekp: stopped by {signum.name}; unfinished outputs removed',
               file=sys.stderr)
+        if threading.active_count() > 1:
+            # A thread still inside a detection would abort the interpreter's shutdown
+            # (SIGABRT, seen under load): the outputs are cleaned up, so end here.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(128 + signum)
         return 128 + signum
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -354,8 +354,8 @@ def run_video(pipeline, source_name: str, target: pathlib.Path, args, json_file)
         output.commit()
     except BaseException:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: no half clean-up
-        run.worker.stop(timeout_s=0.5)
-        output.abort()
+        # A frame still being written keeps the file open: then it is only unlinked.
+        output.abort(close=run.worker.stop(timeout_s=0.5))
         raise
     finally:
         source.close()
