@@ -20,7 +20,8 @@ import threading
 from importlib import metadata
 
 from facekp_ros import parameters as p
-from facekp_ros.cli_media import CliError, run_images, run_videos
+from facekp_ros.cli_media import CliError, run_images
+from facekp_ros.cli_video import run_videos
 from facekp_ros.core.pipeline import PipelineConfig
 
 # What the nodes have that has no meaning offline, and why; every other parameter of the
