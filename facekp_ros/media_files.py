@@ -191,7 +191,9 @@ def commit_bytes(target: pathlib.Path, data: bytes, check=None) -> None:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        problem = check(partial) if check else ''
+        size = partial.stat().st_size
+        problem = (f'{size} of {len(data)} bytes on disk' if size != len(data) else
+                   check(partial) if check else '')
         if problem:
             raise WriteError(f'cannot write {target}: {problem}')
         os.replace(partial, target)
