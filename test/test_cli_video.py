@@ -195,3 +195,12 @@ def test_a_full_disk_is_said_once_with_the_path(tmp_path, still, capsys):
     finally:
         subprocess.run(['umount', str(disk)], check=True)
     assert capsys.readouterr().err == f'facekp: cannot write {out}: No space left on device\n'
+
+
+def test_a_folder_of_frames_becomes_a_video_at_a_fixed_rate(tmp_path):
+    folder, out = tmp_path / 'frames', tmp_path / 'frames.mp4'
+    folder.mkdir()
+    for index in range(3):
+        cv2.imwrite(str(folder / f'{index}.jpg'), sample_frame())
+    assert main(['video', str(folder), '--out', str(out), '--quiet']) == 0
+    assert frame_times(out) == pytest.approx([0, 1 / 30, 2 / 30], abs=1e-3)
