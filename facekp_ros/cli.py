@@ -21,7 +21,6 @@ from importlib import metadata
 
 from facekp_ros import parameters as p
 from facekp_ros.cli_media import CliError, run_images
-from facekp_ros.cli_video import run_videos
 from facekp_ros.core.pipeline import PipelineConfig
 
 # What the nodes have that has no meaning offline, and why; every other parameter of the
@@ -225,6 +224,12 @@ def _run_one(args, source, target) -> int:
         print(f'{topic}: ' + ', '.join(f'{key} {value}' for key, value in numbers.items()))
     print(f'wrote {target} and {target / REPORT}')
     return 0
+
+
+def run_videos(args, config) -> int:
+    from facekp_ros.cli_video import run_videos as run  # PyAV: only for videos
+
+    return run(args, config)
 
 
 COMMANDS = {'image': run_images, 'video': run_videos, 'bag': run_bag}

@@ -1,7 +1,10 @@
 """`facekp image` on photos as phones save them: EXIF orientation, tags, animations."""
 import io
 import json
+import signal
 import subprocess
+import sys
+import time
 
 import av
 import cv2
@@ -231,3 +234,24 @@ def test_keep_metadata_on_a_video_drops_its_location(tmp_path):
             tags = set(written.metadata) - {'major_brand', 'minor_version', 'compatible_brands',
                                              'encoder'}  # the muxer's own
         assert tags == expected
+
+
+def test_ctrl_c_between_or_during_images_leaves_only_whole_files(data, tmp_path):
+    folder, out = tmp_path / 'shots', tmp_path / 'out'
+    folder.mkdir()
+    for index in range(30):
+        (folder / f'{index:02d}.jpg').write_bytes((data / 'scenes' / 'obamas.jpg').read_bytes())
+    process = subprocess.Popen([sys.executable, '-m', 'facekp_ros.cli', 'image', str(folder),
+                                '--anonymize', '--out', str(out), '--quiet'],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and any(out.iterdir())):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=10)
+    assert process.returncode == 130
+    assert err.strip() == 'facekp: stopped by SIGINT; unfinished outputs removed'
+    written = sorted(out.iterdir())
+    assert 0 < len(written) < 30 and all(p.name.endswith('_anonymized.jpg') for p in written)
+    assert all(cv2.imread(str(p)).shape == (500, 759, 3) for p in written)  # each whole
