@@ -17,7 +17,7 @@ from facekp_ros.core.pipeline import FacePipeline
 from facekp_ros.core.sources import open_source
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.media_files import WriteError, partial_path, remove_leftovers
-from facekp_ros.video_files import Frame, VideoInput, VideoOutput
+from facekp_ros.video_files import SUFFIXES, Frame, VideoInput, VideoOutput
 
 
 class CaptureInput:
@@ -153,6 +153,10 @@ def run_videos(args, config) -> int:
              else pathlib.Path(item).with_name(f'{pathlib.Path(item).stem}_{kind}.mp4'))
             for item in args.inputs]
     planned = plan_outputs(jobs, args.out, kind)
+    for _, target in planned:
+        if target.suffix.lower() not in SUFFIXES:
+            raise CliError(f'cannot write {target}: facekp video writes H.264 in '
+                           + ', '.join(SUFFIXES))
     pipeline = FacePipeline(config)
     json_path = pathlib.Path(args.json) if args.json else None
     if json_path:

@@ -102,8 +102,13 @@ class VideoInput:
         self.container.close()
 
 
+# Containers that hold H.264, the usual audio codecs and each frame's own time (AVI has one
+# fixed rate).
+SUFFIXES = ('.mp4', '.m4v', '.mov', '.mkv')
+
+
 class VideoOutput:
-    """An H.264 .mp4 (or .mkv/.mov) written beside target, renamed onto it by commit().
+    """An H.264 .mp4 (or SUFFIXES) written beside target, renamed onto it by commit().
     source: a VideoInput, or anything with its fps, time_base, tags and audio streams."""
 
     def __init__(self, target: pathlib.Path, source):
@@ -119,10 +124,18 @@ class VideoOutput:
         if self.size != (width, height):
             self.note = (f'{width}x{height} padded to {self.size[0]}x{self.size[1]} (H.264 in '
                          '4:2:0 needs even sides)')
-        self.container = av.open(str(self.partial), 'w')
-        self.container.metadata.update(self.source.tags)
-        stream = self.container.add_stream('libx264', rate=Fraction(self.source.fps)
-                                           .limit_denominator(1001))
+        container = av.open(str(self.partial), 'w')
+        try:
+            self._add_streams(container)
+        except Exception:
+            container.close()
+            raise
+        self.container = container
+
+    def _add_streams(self, container) -> None:
+        container.metadata.update(self.source.tags)
+        stream = container.add_stream('libx264', rate=Fraction(self.source.fps)
+                                      .limit_denominator(1001))
         stream.width, stream.height = self.size
         stream.pix_fmt = 'yuv420p'
         stream.time_base = self.source.time_base
@@ -130,7 +143,7 @@ class VideoOutput:
         stream.options = {'crf': str(CRF), 'preset': PRESET}
         self.stream = stream
         for audio in self.source.audio:
-            self.audio[audio.index] = self.container.add_stream_from_template(audio)
+            self.audio[audio.index] = container.add_stream_from_template(audio)
 
     def frame(self, pixels: np.ndarray, pts: int) -> None:
         if self.container is None:
@@ -143,7 +156,9 @@ class VideoOutput:
             pixels = np.pad(pixels, ((0, self.size[1] - height), (0, self.size[0] - width),
                                      (0, 0)), mode='edge')
         frame = av.VideoFrame.from_ndarray(pixels, format='bgr24')
-        frame.pts, frame.time_base = pts, self.stream.time_base
+        # The input's time base: the muxer may change the stream's once the header is out
+        # (Matroska: 1/1000).
+        frame.pts, frame.time_base = pts, self.source.time_base
         self._guard(lambda: self.container.mux(self.stream.encode(frame)))
         self.written += 1
 
@@ -157,7 +172,8 @@ class VideoOutput:
     def _guard(self, call, *args) -> None:
         try:
             call(*args)
-        except (av.FFmpegError, OSError) as error:
+        except (av.FFmpegError, OSError, ValueError) as error:  # ValueError: a codec the
+            # container cannot hold
             reason = os.strerror(error.errno) if getattr(error, 'errno', None) else error
             raise WriteError(f'cannot write {self.target}: {reason}') from None
 
@@ -183,7 +199,9 @@ class VideoOutput:
         try:
             with av.open(str(self.partial)) as written:
                 video = written.streams.video[0]
-                frames, size = video.frames, (video.width, video.height)
+                size = (video.width, video.height)
+                # Packets, not the header's count: Matroska has none.
+                frames = sum(1 for packet in written.demux(video) if packet.size)
         except (av.FFmpegError, IndexError) as error:
             return f'the written file does not open: {error}'
         if frames != self.written or size != self.size:
