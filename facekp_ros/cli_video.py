@@ -124,8 +124,9 @@ def run_video(pipeline, source_name: str, target: pathlib.Path, args, json_file)
         output.commit()
     except BaseException:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: no half clean-up
-        # A frame still being written keeps the file open: then it is only unlinked.
-        output.abort(close=run.worker.stop(timeout_s=0.5))
+        # A frame still being detected or written is not waited for (a second at most for the
+        # whole stop): then the file is only unlinked, as that thread may still write to it.
+        output.abort(close=run.worker.stop(timeout_s=0.1))
         raise
     finally:
         source.close()
