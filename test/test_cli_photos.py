@@ -245,7 +245,7 @@ def test_ctrl_c_between_or_during_images_leaves_only_whole_files(data, tmp_path)
                                 '--anonymize', '--out', str(out), '--quiet'],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not (out.is_dir() and any(out.iterdir())):
+    while not (out.is_dir() and any(p.name.endswith('.jpg') for p in out.iterdir())):
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
