@@ -5,18 +5,22 @@
     facekp bag recording/ [OUT]
     facekp bag recordings/ more.mcap ... --out ROOT [--workers N | --ray [ADDRESS]]
 
-Exit codes: 0 everything was processed; 1 some inputs could not be read (the others were
-processed; each failure is one line on stderr); 2 nothing was done: bad arguments or paths.
+Exit codes: 0 everything was processed; 1 some inputs could not be read or ended early, or
+an output could not be written (each failure is one line on stderr); 2 nothing was done: bad
+arguments, paths or values; 130 / 143 stopped by Ctrl-C / SIGTERM (outputs in progress
+removed).
 """
 import argparse
 import dataclasses
 import math
+import os
 import signal
 import sys
+import threading
 from importlib import metadata
 
 from facekp_ros import parameters as p
-from facekp_ros.cli_media import CliError, run_images, run_videos
+from facekp_ros.cli_media import CliError, run_images
 from facekp_ros.core.pipeline import PipelineConfig
 
 # What the nodes have that has no meaning offline, and why; every other parameter of the
@@ -139,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument('--anonymize', action='store_true',
                          help='write the anonymized frames instead of annotated ones')
         sub.add_argument('--json', help=json_help)
+        sub.add_argument('--keep-metadata', action='store_true',
+                         help='keep the EXIF/XMP tags of images and the tags of videos, except '
+                         'location and thumbnails (default: dropped, but the creation time of '
+                         'videos)')
         _add_pipeline_options(sub, set(TABLE))
     audio = video.add_mutually_exclusive_group()
     audio.add_argument('--keep-audio', dest='keep_audio', action='store_true', default=True,
@@ -231,6 +239,12 @@ def _run_one(args, source, target) -> int:
     return 0
 
 
+def run_videos(args, config) -> int:
+    from facekp_ros.cli_video import run_videos as run  # PyAV: only for videos
+
+    return run(args, config)
+
+
 COMMANDS = {'image': run_images, 'video': run_videos, 'bag': run_bag}
 
 
@@ -257,6 +271,12 @@ def main(argv=None) -> int:
         signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
         print(f'\nfacekp: stopped by {signum.name}; unfinished outputs removed',
               file=sys.stderr)
+        if threading.active_count() > 1:
+            # A thread still inside a detection would abort the interpreter's shutdown
+            # (SIGABRT, seen under load): the outputs are cleaned up, so end here.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(128 + signum)
         return 128 + signum
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -41,29 +41,71 @@ class Still:
     pixels: np.ndarray  # upright, as a viewer shows the file
     orientation: int  # the EXIF orientation that was applied (1: none)
     frames: int  # images in the file (an animated GIF has several)
+    exif: Image.Exif | None = None  # its tags (only read when they are to be kept)
+    xmp: bytes = b''
 
 
-def orientation_of(path: pathlib.Path) -> int:
-    """The file's EXIF (or TIFF) Orientation, 1 when it has none or is not a format Pillow
+def _tags_of(path: pathlib.Path) -> tuple:
+    """(EXIF or TIFF tags, XMP packet) of the file; (None, b'') when it is not a format Pillow
     knows (OpenCV reads a few more)."""
     try:
         with Image.open(path) as image:
-            value = image.getexif().get(ORIENTATION_TAG, 1)
+            xmp = image.info.get('xmp') or image.info.get('XML:com.adobe.xmp') or b''
+            return image.getexif(), xmp.encode() if isinstance(xmp, str) else xmp
     except UnidentifiedImageError:
-        return 1
-    return value if value in _UPRIGHT else 1
+        return None, b''
 
 
-def read_still(path: pathlib.Path) -> Still:
-    """The image at path, upright, in its own type (grey, 16 bits ... kept); ValueError when
-    OpenCV cannot decode it."""
+def read_still(path: pathlib.Path, keep_metadata: bool = False) -> Still:
+    """The image at path, upright, in its own type (grey, 16 bits ... kept), with its tags
+    when keep_metadata; ValueError when OpenCV cannot decode it."""
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # ignores orientation: applied below
     if pixels is None:
         raise ValueError('not an image OpenCV can decode')
-    orientation = orientation_of(path)
+    exif, xmp = _tags_of(path)
+    orientation = exif.get(ORIENTATION_TAG, 1) if exif is not None else 1
+    orientation = orientation if orientation in _UPRIGHT else 1
     if orientation in _UPRIGHT:
         pixels = np.ascontiguousarray(_UPRIGHT[orientation](pixels))
-    return Still(pixels, orientation, cv2.imcount(str(path)))
+    kept = (exif, xmp) if keep_metadata else (None, b'')
+    return Still(pixels, orientation, cv2.imcount(str(path)), *kept)
+
+
+# EXIF and XMP kept by --keep-metadata, less what says where the photo was taken and any
+# thumbnail (a small copy of the photo, faces included).
+GPS_IFD, EXIF_IFD = 0x8825, 0x8769
+_TIFF_LAYOUT = (0x0100, 0x0101, 0x0102, 0x0103, 0x0106, 0x0111, 0x0115, 0x0116, 0x0117,
+                0x011C, 0x0140, 0x0152, 0x0153, 0x0201, 0x0202, ORIENTATION_TAG)
+_XMP_LOCATION = (r'exif:GPS\w+|photoshop:(?:City|State|Country)|Iptc4xmpCore:(?:Location|'
+                 r'CountryCode)|Iptc4xmpExt:Location\w*|xmp:Thumbnails|xmpGImg:\w+')
+_XMP_ATTRIBUTE = re.compile(rf'\s(?:{_XMP_LOCATION})="[^"]*"'.encode())
+_XMP_ELEMENT = re.compile(rf'<((?:{_XMP_LOCATION}))\b[^>]*?(?:/>|>.*?</\1>)'.encode(), re.S)
+XMP_JPEG_ID = b'http://ns.adobe.com/xap/1.0/\x00'  # the APP1 header naming an XMP packet
+
+
+def kept_metadata(still: Still, target: pathlib.Path) -> tuple:
+    """(types, chunks) for cv2.imencodeWithMetadata: still's EXIF without GPS, thumbnail and
+    orientation (the pixels are upright), its XMP without location and thumbnails."""
+    types, chunks = [], []
+    if still.exif is not None and len(still.exif):
+        exif = Image.Exif()
+        for tag, value in still.exif.items():  # IFD0 only: IFD1, the thumbnail, stays behind
+            if tag not in _TIFF_LAYOUT and tag not in (GPS_IFD, EXIF_IFD):
+                exif[tag] = value
+        if EXIF_IFD in still.exif:
+            # Its Interoperability pointer is an offset into the old file: left out.
+            exif[EXIF_IFD] = {tag: value for tag, value in still.exif.get_ifd(EXIF_IFD).items()
+                              if tag != 0xA005}
+        data = exif.tobytes()
+        types.append(cv2.IMAGE_METADATA_EXIF)
+        chunks.append(data[6:] if data.startswith(b'Exif\0\0') else data)
+    if still.xmp:
+        xmp = _XMP_ELEMENT.sub(b'', _XMP_ATTRIBUTE.sub(b'', still.xmp))
+        if target.suffix.lower() in ('.jpg', '.jpeg'):
+            xmp = XMP_JPEG_ID + xmp  # OpenCV writes the APP1 segment without it
+        types.append(cv2.IMAGE_METADATA_XMP)
+        chunks.append(xmp)
+    return types, [np.frombuffer(chunk, np.uint8) for chunk in chunks]
 
 
 def partial_path(target: pathlib.Path, suffix: str = '') -> pathlib.Path:
@@ -108,13 +150,17 @@ def writable_depth(pixels: np.ndarray, target: pathlib.Path) -> tuple:
     return to_eight_bit(image), note
 
 
-def write_image(target: pathlib.Path, pixels: np.ndarray) -> str:
-    """Write pixels to target, checked: encoded, written beside it, read back (same size and
-    type), then renamed onto it. Returns a note on a depth conversion ('' none); WriteError
-    with one line, and no file left, when any step fails."""
+def write_image(target: pathlib.Path, pixels: np.ndarray, metadata: tuple = ()) -> str:
+    """Write pixels to target, checked: encoded (with metadata: kept_metadata's), written
+    beside it, read back (same size and type), then renamed onto it. Returns a note on a
+    depth conversion ('' none); WriteError with one line, and no file left, when any step
+    fails."""
     pixels, note = writable_depth(pixels, target)
     try:
-        ok, encoded = cv2.imencode(target.suffix, pixels)
+        if metadata and metadata[0]:
+            ok, encoded = cv2.imencodeWithMetadata(target.suffix, pixels, *metadata)
+        else:
+            ok, encoded = cv2.imencode(target.suffix, pixels)
     except cv2.error as error:
         raise WriteError(f'cannot write {target}: OpenCV cannot encode a {pixels.dtype} '
                          f'{"x".join(map(str, pixels.shape))} image as {target.suffix}: '
@@ -145,7 +191,9 @@ def commit_bytes(target: pathlib.Path, data: bytes, check=None) -> None:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        problem = check(partial) if check else ''
+        size = partial.stat().st_size
+        problem = (f'{size} of {len(data)} bytes on disk' if size != len(data) else
+                   check(partial) if check else '')
         if problem:
             raise WriteError(f'cannot write {target}: {problem}')
         os.replace(partial, target)

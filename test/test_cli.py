@@ -172,8 +172,11 @@ def test_defaults_and_refusals_are_the_nodes_own(capsys):
 
     offline = pipeline_config(build_parser().parse_args(['video', 'x.mp4']))
     nodes = p.pipeline_config(p.defaults(p.NODES['face_pipeline']))
-    # The two documented offline differences: no time-out, the 'auto' small-face pass.
+    # The documented offline differences: no time-out, the 'auto' small-face pass, every
+    # roll at full scale.
     assert offline.detection_timeout_ms == float('inf') and offline.detection.plan.up_to_native
+    plan = offline.detection.plan
+    assert (plan.roll_coverage, plan.roll_scale) == (180.0, 1.0)
     same = dataclasses.replace(offline, detection_timeout_ms=nodes.detection_timeout_ms,
                                detection=dataclasses.replace(
                                    offline.detection, plan=nodes.detection.plan))

@@ -1,7 +1,12 @@
 """`facekp image` on photos as phones save them: EXIF orientation, tags, animations."""
+import io
 import json
+import signal
 import subprocess
+import sys
+import time
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -55,8 +60,9 @@ def beatles(data):
 
 def _run(tmp_path, photo, name):
     out, faces = tmp_path / f'{name}_out.jpg', tmp_path / f'{name}.json'
+    # No turned scans: the faces are found only if the search runs on the upright view.
     assert main(['image', str(photo), '--anonymize', '--out', str(out), '--json', str(faces),
-                 '--quiet']) == 0
+                 '--roll-coverage', '0', '--quiet']) == 0
     return cv2.imread(str(out), cv2.IMREAD_UNCHANGED), json.loads(faces.read_text()), out
 
 
@@ -68,7 +74,8 @@ def test_a_phone_portrait_is_searched_upright_and_written_upright(tmp_path, beat
     assert cv2.imread(str(photo), cv2.IMREAD_UNCHANGED).shape[:2] != beatles.shape[:2] \
         or orientation == 3  # stored sideways, as the phone left it
     out, record, path = _run(tmp_path, photo, 'phone')
-    assert len(record['faces']) == 4 and record['exif_orientation'] == orientation
+    members = record['faces']
+    assert len(members) == 4 and record['exif_orientation'] == orientation
     assert (record['height'], record['width']) == beatles.shape[:2] == out.shape[:2]
     with Image.open(path) as written:  # upright pixels and no tag that would turn them again
         assert written.getexif().get(ORIENTATION_TAG, 1) == 1
@@ -76,7 +83,7 @@ def test_a_phone_portrait_is_searched_upright_and_written_upright(tmp_path, beat
     truth = beatles[..., ::-1].astype(np.int16)
     assert np.abs(out - truth).mean() < 0.5 * np.abs(out - truth[::-1, ::-1]).mean()
     # Each face was hidden where it is in the upright photo.
-    for face in record['faces']:
+    for face in members:
         box = face['box']
         x, y, w, h = (int(box[k]) for k in ('x', 'y', 'width', 'height'))
         inner = (slice(y + h // 4, y + 3 * h // 4), slice(x + w // 4, x + 3 * w // 4))
@@ -151,3 +158,100 @@ def test_16_bit_into_jpeg_is_mapped_on_the_view_range(tmp_path, capsys):
     png = tmp_path / 'ir16_out.png'  # a format that holds 16 bits keeps them
     assert main(['image', str(source), '--anonymize', '--out', str(png), '--quiet']) == 0
     assert cv2.imread(str(png), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+
+
+XMP = (b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+       b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+       b'rdf:about="" xmlns:exif="http://ns.adobe.com/exif/1.0/" xmlns:dc="http://purl.org/dc/'
+       b'elements/1.1/" xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" '
+       b'exif:GPSLatitude="52,30.1N" exif:GPSLongitude="0,7.6W"><dc:creator><rdf:Seq><rdf:li>'
+       b'Ann Example</rdf:li></rdf:Seq></dc:creator><photoshop:City>Cambridge</photoshop:City>'
+       b'</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>')
+
+
+def camera_jpeg(path, upright_rgb: np.ndarray) -> None:
+    """A JPEG as a camera writes it (piexif): a sideways portrait tagged 6, make, model,
+    exposure, dates, a GPS position, a thumbnail of the photo, and an XMP packet with the
+    author, the position again and the city."""
+    import piexif
+
+    stored = np.ascontiguousarray(np.rot90(upright_rgb, 1))
+    thumb = Image.fromarray(stored).resize((120, 160))
+    buffer = io.BytesIO()
+    thumb.save(buffer, 'JPEG')
+    exif = piexif.dump({
+        '0th': {piexif.ImageIFD.Make: b'Canon', piexif.ImageIFD.Model: b'EOS R6',
+                piexif.ImageIFD.Orientation: 6, piexif.ImageIFD.DateTime: b'2026:05:01 10:20:30'},
+        'Exif': {piexif.ExifIFD.DateTimeOriginal: b'2026:05:01 10:20:30',
+                 piexif.ExifIFD.ExposureTime: (1, 250)},
+        'GPS': {piexif.GPSIFD.GPSLatitudeRef: b'N', piexif.GPSIFD.GPSLatitude:
+                ((52, 1), (12, 1), (1, 1)), piexif.GPSIFD.GPSLongitudeRef: b'E',
+                piexif.GPSIFD.GPSLongitude: ((0, 1), (7, 1), (39, 1))},
+        '1st': {piexif.ImageIFD.JPEGInterchangeFormat: 0}, 'thumbnail': buffer.getvalue()})
+    Image.fromarray(stored).save(path, exif=exif, xmp=XMP, quality=90)
+
+
+@pytest.mark.parametrize('suffix', ['.jpg', '.png'])
+def test_keep_metadata_keeps_tags_but_not_location_or_thumbnail(tmp_path, suffix):
+    import piexif
+
+    upright = cv2.cvtColor(sample_frame(), cv2.COLOR_BGR2RGB)
+    photo = tmp_path / 'camera.jpg'
+    camera_jpeg(photo, upright)
+    assert piexif.load(str(photo))['thumbnail'] and piexif.load(str(photo))['GPS']
+    plain, kept = tmp_path / f'plain{suffix}', tmp_path / f'kept{suffix}'
+    assert main(['image', str(photo), '--anonymize', '--out', str(plain), '--quiet']) == 0
+    assert main(['image', str(photo), '--anonymize', '--out', str(kept), '--keep-metadata',
+                 '--quiet']) == 0
+    with Image.open(plain) as image:  # the default: nothing but pixels
+        assert len(image.getexif()) == 0 and not image.info.get('xmp')
+    with Image.open(kept) as image:
+        exif, xmp = image.getexif(), image.info.get('xmp') or image.info['XML:com.adobe.xmp']
+        assert image.size == (640, 480)  # upright
+    xmp = xmp.encode() if isinstance(xmp, str) else xmp
+    assert (exif[0x010F], exif[0x0110]) == ('Canon', 'EOS R6')
+    assert exif.get(ORIENTATION_TAG, 1) == 1 and 0x8825 not in exif
+    assert exif.get_ifd(0x8769)[0x9003] == '2026:05:01 10:20:30'  # DateTimeOriginal
+    raw = exif.tobytes()
+    assert b'\xff\xd8\xff' not in raw  # no thumbnail: it would show the faces
+    assert b'Ann Example' in xmp and b'GPS' not in xmp and b'Cambridge' not in xmp
+
+
+def test_keep_metadata_on_a_video_drops_its_location(tmp_path):
+    imageio_ffmpeg = pytest.importorskip('imageio_ffmpeg')
+    clip = tmp_path / 'phone.mp4'
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), '-v', 'error', '-f', 'lavfi', '-i',
+                    'testsrc=size=64x48:rate=10', '-frames:v', '3', '-c:v', 'libx264',
+                    '-metadata', 'title=Garden', '-metadata', 'location=+52.2053+000.1218/',
+                    '-metadata', 'creation_time=2026-05-01T10:20:30Z', str(clip)], check=True)
+    with av.open(str(clip)) as source:
+        assert 'location' in source.metadata
+    for options, expected in (([], {'creation_time'}),
+                              (['--keep-metadata'], {'creation_time', 'title'})):
+        out = tmp_path / f'out{len(options)}.mp4'
+        assert main(['video', str(clip), '--out', str(out), '--quiet', *options]) == 0
+        with av.open(str(out)) as written:
+            tags = set(written.metadata) - {'major_brand', 'minor_version', 'compatible_brands',
+                                             'encoder'}  # the muxer's own
+        assert tags == expected
+
+
+def test_ctrl_c_between_or_during_images_leaves_only_whole_files(data, tmp_path):
+    folder, out = tmp_path / 'shots', tmp_path / 'out'
+    folder.mkdir()
+    for index in range(30):
+        (folder / f'{index:02d}.jpg').write_bytes((data / 'scenes' / 'obamas.jpg').read_bytes())
+    process = subprocess.Popen([sys.executable, '-m', 'facekp_ros.cli', 'image', str(folder),
+                                '--anonymize', '--out', str(out), '--quiet'],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and any(p.name.endswith('.jpg') for p in out.iterdir())):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=10)
+    assert process.returncode == 130
+    assert err.strip() == 'facekp: stopped by SIGINT; unfinished outputs removed'
+    written = sorted(out.iterdir())
+    assert 0 < len(written) < 30 and all(p.name.endswith('_anonymized.jpg') for p in written)
+    assert all(cv2.imread(str(p)).shape == (500, 759, 3) for p in written)  # each whole

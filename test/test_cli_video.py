@@ -195,3 +195,37 @@ def test_a_full_disk_is_said_once_with_the_path(tmp_path, still, capsys):
     finally:
         subprocess.run(['umount', str(disk)], check=True)
     assert capsys.readouterr().err == f'facekp: cannot write {out}: No space left on device\n'
+
+
+def test_a_folder_of_frames_becomes_a_video_at_a_fixed_rate(tmp_path):
+    folder, out = tmp_path / 'frames', tmp_path / 'frames.mp4'
+    folder.mkdir()
+    for index in range(3):
+        cv2.imwrite(str(folder / f'{index}.jpg'), sample_frame())
+    assert main(['video', str(folder), '--out', str(out), '--quiet']) == 0
+    assert frame_times(out) == pytest.approx([0, 1 / 30, 2 / 30], abs=1e-3)
+
+
+@pytest.mark.parametrize('suffix', ['.mov', '.mkv'])
+def test_other_containers_keep_the_frame_times(tmp_path, still, suffix):
+    clip, out = tmp_path / 'phone.mp4', tmp_path / f'out{suffix}'
+    phone_video(clip, still, frames=12)
+    assert main(['video', str(clip), '--out', str(out), '--quiet', '--no-keypoints']) == 0
+    times_in, times_out = np.array(frame_times(clip)), np.array(frame_times(out))
+    assert len(times_out) == 12
+    assert [data for _, data in audio_packets(out)] == [data for _, data in audio_packets(clip)]
+    # Matroska has no negative times: everything starts late by the AAC priming (1024
+    # samples), the frames' durations unchanged.
+    start = 1024 / 44100 if suffix == '.mkv' else 0.0
+    assert np.abs(times_out - times_in - start).max() < 0.001
+
+
+@pytest.mark.parametrize('suffix', ['.avi', '.webm', '.gif'])
+def test_a_container_that_cannot_hold_the_video_is_refused_before_work(tmp_path, suffix,
+                                                                       capsys):
+    clip = tmp_path / 'clip.mp4'
+    ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10', '-frames:v', 2, clip)
+    assert main(['video', str(clip), '--out', str(tmp_path / f'o{suffix}')]) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'writes H.264 in .mp4' in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['clip.mp4']

@@ -98,7 +98,9 @@ class FrameWorker:
         with self._lock:
             return self._pending == 0
 
-    def stop(self, timeout_s: float = 2.0) -> None:
+    def stop(self, timeout_s: float = 2.0) -> bool:
+        """Stop the threads; True when all of them ended within timeout_s each (a step
+        already running is finished first)."""
         self._running = False
         if self._newest_only:
             self._input.close()
@@ -109,3 +111,4 @@ class FrameWorker:
                 pass
         for thread in self._threads:
             thread.join(timeout_s)
+        return not any(thread.is_alive() for thread in self._threads)
