@@ -1,15 +1,14 @@
 """Images in ROS 2 bags (sqlite3 or mcap) with rosbags: no ROS install needed.
 
-The one bag reader (open_reader, image_connections, decode_message) and the one image
-encoder (encode_message) of the package: the camera source, `facekp bag` and the tests use
-them, and images go through core.image_codec like every other image.
+The one bag reader (open_reader, image_connections, decode_message) of the package: the
+camera source, `facekp bag` and the tests use it, and images go through core.image_codec like
+every other image (bag_images writes them back).
 """
-import dataclasses
 import pathlib
 
 from rosbags.highlevel import AnyReader
 
-from facekp_ros.core.image_codec import CameraImage, decode, encode_compressed, encode_raw
+from facekp_ros.core.image_codec import decode
 
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED = 'sensor_msgs/msg/CompressedImage'
@@ -58,15 +57,3 @@ def decode_message(reader, connection, raw: bytes) -> tuple:
     ImageCodecError (a ValueError) for an image that cannot be decoded."""
     msg = deserialize(reader, connection, raw)
     return msg, decode(msg)
-
-
-def encode_message(msg, image: CameraImage, typestore, msgtype: str) -> bytes:
-    """msg (same header and other fields) carrying image, serialized: raw images in the
-    image's encoding, compressed ones in msg's own format."""
-    if msgtype == COMPRESSED:
-        replaced = dataclasses.replace(msg, data=encode_compressed(image.pixels, msg.format))
-    else:
-        fields = encode_raw(image.pixels, image.encoding.name)
-        replaced = dataclasses.replace(msg, **{f.name: getattr(fields, f.name)
-                                               for f in dataclasses.fields(fields)})
-    return typestore.serialize_cdr(replaced, msgtype)

@@ -15,9 +15,9 @@ from facekp_ros.bag_anonymize import (
     anonymize_bag,
     finished_report,
     read_report,
-    stale_partials,
     topic_reports,
 )
+from facekp_ros.bag_outputs import describe_failure, stale_partials
 
 BAG_SUFFIXES = ('.mcap', '.db3')  # lone bag files; a rosbag2 folder holds metadata.yaml
 PROGRESS_EVERY_S = 0.25  # progress events a worker sends at most this often
@@ -38,6 +38,7 @@ class BagJob:
     name: str  # the output's path under the output root: how the bag is named to the user
     source: str
     target: str
+    depth_topics: tuple = ()  # more topics whose 16UC1/32FC1 images are depth
 
 
 def is_bag(path: pathlib.Path) -> bool:
@@ -85,6 +86,12 @@ def plan(inputs, root) -> list:
                                  f'{root / name}: rename one, or anonymize them in two runs')
             claimed[name] = bag
             jobs.append(BagJob(name.as_posix(), str(bag), str(root / name)))
+    for name, bag in claimed.items():
+        for folder in name.parents:
+            if folder in claimed:
+                raise ValueError(f'{claimed[folder]} would be written to {root / folder}, '
+                                 f'the folder that {bag} is written into: rename one, or '
+                                 'anonymize them in two runs')
     return jobs
 
 
@@ -128,7 +135,7 @@ def prepare(job: BagJob, config, warn) -> dict | None:
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         return None
-    report = finished_report(job.source, target, config)
+    report = finished_report(job.source, target, config, job.depth_topics)
     if report:
         return report
     old = read_report(target)
@@ -178,9 +185,10 @@ def run_job(job: BagJob, config, sink=None) -> dict:
     start, cpu = time.perf_counter(), time.process_time()
     try:
         report = anonymize_bag(job.source, job.target, config, progress=events.step,
-                               warn=events.warn, started=events.started)
+                               warn=events.warn, started=events.started,
+                               depth_topics=job.depth_topics)
     except Exception as error:  # noqa: BLE001 - one bad bag must not stop the others
-        return {'status': 'failed', 'error': f'{type(error).__name__}: {error}'}
+        return {'status': 'failed', 'error': describe_failure(error, job.target)}
     finally:
         events.flush()
     return {'status': 'done', 'report': report, 'seconds': time.perf_counter() - start,
@@ -189,7 +197,7 @@ def run_job(job: BagJob, config, sink=None) -> dict:
 
 def totals(report: dict) -> dict:
     """The counts of a bag's report, summed over its image topics."""
-    topics = topic_reports(report).values()
+    topics = [t for t in topic_reports(report).values() if 'frames' in t]
     return {'topics': len(topics), **{k: sum(t.get(k, 0) for t in topics) for k in COUNTS}}
 
 

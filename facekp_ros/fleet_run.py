@@ -2,7 +2,7 @@
 worker processes (or on Ray, fleet_ray), shows progress, writes the aggregate report."""
 import collections
 import concurrent.futures as cf
-import fcntl
+import dataclasses
 import importlib.util
 import json
 import multiprocessing
@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from facekp_ros import fleet
 from facekp_ros.bag_anonymize import REPORT
+from facekp_ros.bag_outputs import lock_root
 
-LOCK = '.facekp_bag.lock'  # in the output root, held by the run writing there
 WORKER_DIED = ('its worker process ended unexpectedly (killed, out of memory or crashed): run '
                'the command again to redo it')
 INTERRUPTED = 130  # the shell's code for Ctrl-C
@@ -142,18 +142,6 @@ def execute(jobs: list, backend, view: Progress) -> dict:
     return results
 
 
-def _lock(root: pathlib.Path):
-    root.mkdir(exist_ok=True)
-    handle = open(root / LOCK, 'a')  # noqa: SIM115 - held for the whole run
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise FileExistsError(f'another facekp bag run is writing to {root}: wait for it to '
-                              'end, or choose another output folder') from None
-    return handle
-
-
 def _warn(line: str) -> None:
     print(f'facekp: {line}', file=sys.stderr)
 
@@ -175,14 +163,16 @@ def _sort_out(jobs: list, config) -> tuple:
     return results, todo
 
 
-def run_fleet(inputs, root, config_for, workers=None, ray=None, quiet=False) -> int:
+def run_fleet(inputs, root, config_for, workers=None, ray=None, quiet=False,
+              depth_topics=()) -> int:
     """Anonymizes every bag of inputs under root; the exit code (0 all done, 1 some bags
     failed, 2 none done; 130 interrupted). config_for(threads) -> PipelineConfig."""
     start, root = time.perf_counter(), pathlib.Path(root)
-    jobs = fleet.plan(inputs, root)
+    jobs = [dataclasses.replace(job, depth_topics=tuple(depth_topics))
+            for job in fleet.plan(inputs, root)]
     if ray is not None and importlib.util.find_spec('ray') is None:  # before touching ROOT
         raise ValueError(fleet.RAY_MISSING)
-    lock = _lock(root)
+    lock = lock_root(root)
     try:
         results, todo = _sort_out(jobs, config_for(0))
         backend = _backend(todo, config_for, workers, ray) if todo else None

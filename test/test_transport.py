@@ -67,11 +67,18 @@ def test_a_compressed_camera_through_detector_and_anonymizer_hides_every_face():
         assert spin_until(executor, lambda: len(compressed_out.messages) >= 2
                           and len(raw_out.messages) >= 2, 60.0)
     assert camera.messages[0].format == 'bgr8; jpeg compressed bgr8'
-    out = compressed_out.messages[-1]
+
+    def stamp(message):
+        return message.header.stamp.sec, message.header.stamp.nanosec
+
+    # The newest compressed frame whose raw twin and faces have arrived too (each topic is
+    # its own stream: the last message of one may still be on its way on another).
+    out = next(m for m in reversed(compressed_out.messages)
+               if stamp(m) in {stamp(r) for r in raw_out.messages}
+               and stamp(m) in {stamp(f) for f in faces.messages})
     assert out.format == 'bgr8; png compressed bgr8'
-    stamp = (out.header.stamp.sec, out.header.stamp.nanosec)
-    [raw] = [m for m in raw_out.messages if (m.header.stamp.sec, m.header.stamp.nanosec) == stamp]
-    [found] = [m for m in faces.messages if (m.header.stamp.sec, m.header.stamp.nanosec) == stamp]
+    [raw] = [m for m in raw_out.messages if stamp(m) == stamp(out)]
+    [found] = [m for m in faces.messages if stamp(m) == stamp(out)]
     assert found.detection_ok and len(found.faces) == 4
     shown = decode_compressed(out).pixels
     assert np.array_equal(shown, bridge.imgmsg_to_cv2(raw))  # PNG: the very pixels hidden
