@@ -7,7 +7,7 @@ import pytest
 
 from conftest import REPO
 from facekp_ros.core import detection
-from facekp_ros.core.checks import check_range
+from facekp_ros.core.checks import FINITE, check_range
 from facekp_ros.core.detection import DetectionConfig, FaceDetector, FaceFinder, create_detector
 from facekp_ros.core.sources import sample_frame
 
@@ -80,10 +80,13 @@ def test_a_new_detector_is_one_module_and_one_line(monkeypatch):
 @pytest.mark.parametrize('bounds, kwargs, value, message', [
     ((0, 1), {'low_open': True}, 0, r'x=0 must be a number in \(0, 1\]'),
     ((0, 100), {'integer': True}, 2.5, r'x=2.5 must be an integer in \[0, 100\]'),
-    ((1, math.inf), {'hint': 'px'}, 0.5, r'x=0.5 must be a number >= 1 \(px\)'),
+    ((1, FINITE), {'hint': 'px'}, 0.5, r'x=0.5 must be a number >= 1 \(px\)'),
+    ((1, FINITE), {}, math.inf, r'x=inf must be a number >= 1'),
     ((0, math.inf), {'low_open': True}, True, r'x=True must be a number > 0'),
     ((0, 1), {}, '0.5', r"x='0.5' must be a number in \[0, 1\]")])
 def test_the_one_range_check_names_the_setting_and_its_range(bounds, kwargs, value, message):
     with pytest.raises(ValueError, match=message):
         check_range('x', value, bounds, **kwargs)
-    check_range('x', bounds[1] if bounds[1] != math.inf else 10 ** 6, bounds, **kwargs)
+    check_range('x', bounds[1] if bounds[1] < FINITE else 10 ** 6, bounds, **kwargs)
+    if bounds[1] == math.inf:  # infinity itself is admitted only by that bound
+        check_range('x', math.inf, bounds, **kwargs)

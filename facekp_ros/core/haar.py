@@ -1,10 +1,9 @@
 """The classic detector: OpenCV Haar cascades for faces, and for eyes inside each face."""
-import math
 
 import cv2
 import numpy as np
 
-from facekp_ros.core.checks import check_range
+from facekp_ros.core.checks import FINITE, check_range
 from facekp_ros.core.scan import Candidates
 
 EYE_SEARCH_WIDTH = 160  # px: faces narrower than this are enlarged for the eye search
@@ -37,7 +36,7 @@ class HaarFaceDetector:
                  min_face_size: int = 24, detect_eyes: bool = True):
         check_range('scale_factor', scale_factor, (1.0, 2.0), low_open=True)
         check_range('min_neighbors', min_neighbors, (0, 100), integer=True)
-        check_range('min_face_size', min_face_size, (1, math.inf), hint='px')
+        check_range('min_face_size', min_face_size, (1, FINITE), hint='px')
         self.faces = _cascade('haarcascade_frontalface_default.xml')
         self.eyes = _cascade('haarcascade_eye.xml') if detect_eyes else None
         self.scale_factor, self.min_neighbors = float(scale_factor), int(min_neighbors)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from facekp_ros.core.checks import check_range
+from facekp_ros.core.checks import FINITE, check_range
 from facekp_ros.core.face_model68 import FACE_MODEL68_MM
 from facekp_ros.core.types import HeadPose
 
@@ -118,7 +118,7 @@ class HeadPoseEstimator:
     """
 
     def __init__(self, max_error_ratio: float = 0.15, points=POSE_POINTS):
-        check_range('max_error_ratio', max_error_ratio, (0, math.inf), low_open=True)
+        check_range('max_error_ratio', max_error_ratio, (0, FINITE), low_open=True)
         self.max_error_ratio = max_error_ratio
         self.points = np.asarray(points, np.intp)
         self.model = np.ascontiguousarray(FACE_MODEL68_M[self.points])

@@ -1,11 +1,10 @@
 """Seed steps 2-3: de-noising before detection, Gaussian blur and Canny edges."""
-import math
 import numbers
 
 import cv2
 import numpy as np
 
-from facekp_ros.core.checks import check_range
+from facekp_ros.core.checks import FINITE, check_range
 
 # Non-local means: compare 7x7 patches within a 21x21 window (OpenCV's recommended sizes).
 NLM_TEMPLATE, NLM_SEARCH = 7, 21
@@ -46,7 +45,7 @@ def denoise(bgr: np.ndarray, strength: float = 10.0) -> np.ndarray:
 def gaussian_blur(image: np.ndarray, ksize: int = 5, sigma: float = 0.0) -> np.ndarray:
     """Blur with an odd ksize x ksize kernel; sigma 0 derives it from ksize."""
     _check_odd('ksize', ksize)
-    check_range('sigma', sigma, (0, math.inf), hint='0: derived from ksize')
+    check_range('sigma', sigma, (0, FINITE), hint='0: derived from ksize')
     if not isinstance(image, np.ndarray) or image.size == 0:
         raise ValueError(f'gaussian_blur needs a non-empty image array, got '
                          f'{getattr(image, "shape", type(image).__name__)}')

@@ -5,9 +5,10 @@ a cutoff that rises with its speed: min_cutoff (Hz) when still, + beta (Hz per p
 """
 import dataclasses
 import math
-import numbers
 
 import numpy as np
+
+from facekp_ros.core.checks import FINITE, check_range
 
 
 def _alpha(cutoff_hz, dt: float):
@@ -58,10 +59,8 @@ class TrackFilters:
     def __init__(self, min_cutoff: float, beta: float, d_cutoff: float, forget_after_s: float):
         for name, value in (('min_cutoff', min_cutoff), ('d_cutoff', d_cutoff),
                             ('forget_after_s', forget_after_s)):
-            if not (isinstance(value, numbers.Real) and 0 < value < math.inf):
-                raise ValueError(f'{name}={value!r} must be a number > 0')
-        if not (isinstance(beta, numbers.Real) and 0 <= beta < math.inf):
-            raise ValueError(f'beta={beta!r} must be a number >= 0')
+            check_range(name, value, (0, FINITE), low_open=True)
+        check_range('beta', beta, (0, FINITE))
         self.params = (min_cutoff, beta, d_cutoff)
         self.forget_after_s = forget_after_s
         self._filters = {}  # track id -> OneEuro

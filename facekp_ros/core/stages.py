@@ -43,8 +43,7 @@ class DetectStage:
         if any(getattr(config, k) != getattr(self.finder.config, k) for k in fixed):
             raise ValueError(f'{", ".join(fixed)} are fixed once the detector is loaded')
         check_range('hold_frames', hold_frames, HOLD_FRAMES_RANGE, integer=True)
-        if not timeout_ms > 0:
-            raise ValueError(f'detection_timeout_ms={timeout_ms!r} must be > 0')
+        check_range('detection_timeout_ms', timeout_ms, (0, math.inf), low_open=True)
         self.finder.config = config
         self.tracker.hold_frames = self.mask_tracker.hold_frames = hold_frames
         self.timeout_ms = timeout_ms

@@ -1,9 +1,9 @@
 """Pairs images with the face arrays computed from them, by stamp, with bounded memory."""
 import collections
 import itertools
-import math
-import numbers
 import threading
+
+from facekp_ros.core.checks import FINITE, check_range
 
 MAX_WAIT_RANGE = (0.01, 10.0)  # s
 # Keys remembered per side, as a multiple of max_pending, to recognise a stamp seen twice.
@@ -46,10 +46,8 @@ class StampSync:
     """
 
     def __init__(self, max_wait_s: float = 0.5, max_pending: int = 10, supersede: bool = False):
-        if not (isinstance(max_wait_s, numbers.Real) and 0 < max_wait_s < math.inf):
-            raise ValueError(f'max_wait_s={max_wait_s!r} must be a number > 0')
-        if not (isinstance(max_pending, numbers.Integral) and max_pending >= 1):
-            raise ValueError(f'max_pending={max_pending!r} must be an integer >= 1')
+        check_range('max_wait_s', max_wait_s, MAX_WAIT_RANGE)
+        check_range('max_pending', max_pending, (1, FINITE), integer=True)
         self.max_wait_s, self.max_pending, self.supersede = max_wait_s, max_pending, supersede
         self._images = collections.OrderedDict()  # key -> (image, arrival s), oldest first
         self._faces = collections.OrderedDict()  # key -> (faces, arrival s), oldest first

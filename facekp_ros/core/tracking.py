@@ -1,10 +1,10 @@
 """IoU tracking: stable track ids, and faces held over when the detector loses them."""
 import dataclasses
 import itertools
-import numbers
 
 import numpy as np
 
+from facekp_ros.core.checks import FINITE, check_range
 from facekp_ros.core.types import Face
 
 # A held-over box grows by this fraction per missed frame (capped), since the face may move.
@@ -44,10 +44,8 @@ class IouTracker:
     """
 
     def __init__(self, iou_threshold: float = 0.3, hold_frames: int = 5):
-        if not (isinstance(iou_threshold, numbers.Real) and 0 < iou_threshold <= 1):
-            raise ValueError(f'iou_threshold={iou_threshold!r} must be in (0, 1]')
-        if not (isinstance(hold_frames, numbers.Integral) and hold_frames >= 0):
-            raise ValueError(f'hold_frames={hold_frames!r} must be an integer >= 0')
+        check_range('iou_threshold', iou_threshold, (0, 1), low_open=True)
+        check_range('hold_frames', hold_frames, (0, FINITE), integer=True)
         self.iou_threshold, self.hold_frames = iou_threshold, hold_frames
         self._next_id = itertools.count()
         self._tracks: dict[int, _Track] = {}
