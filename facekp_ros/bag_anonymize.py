@@ -16,15 +16,15 @@ import pathlib
 import shutil
 import sys
 
-from rosbags.rosbag2 import StoragePlugin, Writer
-
 from facekp_ros.bag_io import (
+    DEFAULT_DISTRO,
     IMAGE_TYPES,
+    BagReadError,
     UndeserializableMessageError,
     decode_message,
     encode_message,
-    open_reader,
 )
+from facekp_ros.bag_rosbag2 import Rosbag2
 from facekp_ros.core.pipeline import FacePipeline, PipelineConfig
 
 REPORT = 'privacy_report.json'
@@ -125,18 +125,16 @@ def stale_partials(target) -> list:
     return sorted(target.parent.glob(f'.{target.name}{PARTIAL}*'))
 
 
-def _storage_of(source: pathlib.Path) -> StoragePlugin:
-    mcap = source.suffix == '.mcap' or (source.is_dir() and any(source.glob('*.mcap')))
-    return StoragePlugin.MCAP if mcap else StoragePlugin.SQLITE3
-
-
 def anonymize_bag(source, target, config: PipelineConfig | None = None,
-                  progress=None, warn=None, started=None) -> dict:
-    """Writes the anonymized copy at target; returns its report: {topic: TopicReport as dict}
-    and 'input': input_signature (taken before reading, so a change during the run shows).
+                  progress=None, warn=None, started=None, ros_distro=DEFAULT_DISTRO) -> dict:
+    """Writes the anonymized copy at target; returns its report: {topic: TopicReport as dict},
+    'messages': {topic: counts} (check_counts) and 'input': input_signature (taken before
+    reading, so a change during the run shows). A copy whose counts differ from its input's
+    raises LostMessagesError and is not written.
 
     warn(text) gets one line per message left out (default: stderr); started(n) the number
-    of messages once the bag is open, progress() is called after each."""
+    of messages once the bag is open, progress() is called after each. ros_distro: the type
+    store for a bag that names no distro."""
     source, target = pathlib.Path(source), pathlib.Path(target)
     check_paths(source, target)
     config = config or PipelineConfig(keypoints=None, annotate=None)
@@ -146,45 +144,44 @@ def anonymize_bag(source, target, config: PipelineConfig | None = None,
     # folder, so they get the final name, whichever process wrote them.
     partial = target.with_name(f'.{target.name}{PARTIAL}{os.getpid()}')
     shutil.rmtree(partial, ignore_errors=True)
-    reader = open_reader(source)
+    try:
+        bag = Rosbag2(source, ros_distro)
+    except BagReadError as error:
+        raise ValueError(f'cannot read bag {source}: {error}') from error
     try:
         partial.mkdir()
         if started:
-            started(reader.message_count)
+            started(bag.message_count)
         written = partial / target.name
-        reports = _copy(reader, written, _storage_of(source), config, progress, warn)
+        reports, counts = _copy(bag, written, config, progress, warn)
         summary = {topic: dataclasses.asdict(report) for topic, report in reports.items()}
+        summary['messages'] = counts
         summary['input'] = signature
         (written / REPORT).write_text(json.dumps(summary, indent=1) + '\n')
         os.rename(written, target)
         partial.rmdir()
+    except BagReadError as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise ValueError(f'cannot read bag {source}: {error}') from error
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    finally:
-        reader.close()
     return summary
 
 
-def _copy(reader, target: pathlib.Path, plugin, config, progress, warn) -> dict:
+def _copy(bag, target: pathlib.Path, config, progress, warn) -> tuple:
+    """({image topic: TopicReport}, {topic: counts}) of the copy of bag written at target."""
     reports, pipelines = {}, {}
-    with Writer(target, version=8, storage_plugin=plugin) as writer:
-        out = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=reader.typestore,
-                                           serialization_format=c.ext.serialization_format,
-                                           offered_qos_profiles=c.ext.offered_qos_profiles)
-               for c in reader.connections}
-        for connection, stamp, raw in reader.messages():
-            if connection.msgtype in IMAGE_TYPES:
-                if connection.topic not in pipelines:
-                    pipelines[connection.topic] = FacePipeline(config)
-                    reports[connection.topic] = TopicReport()
-                raw = _anonymized(reader, connection, stamp, raw, pipelines[connection.topic],
-                                  reports[connection.topic], warn)
-            if raw is not None:
-                writer.write(out[connection.id], stamp, raw)
-            if progress:
-                progress()
-    return reports
+
+    def anonymized(connection, stamp, raw):
+        if connection.topic not in pipelines:
+            pipelines[connection.topic] = FacePipeline(config)
+            reports[connection.topic] = TopicReport()
+        return _anonymized(bag.codec, connection, stamp, raw, pipelines[connection.topic],
+                           reports[connection.topic], warn)
+
+    counts = bag.copy(target, lambda c: c.msgtype in IMAGE_TYPES, anonymized, progress)
+    return reports, counts
 
 
 def _anonymized(reader, connection, stamp, raw, pipeline, report, warn):
@@ -206,4 +203,4 @@ def _anonymized(reader, connection, stamp, raw, pipeline, report, warn):
     result = pipeline.process(image, t_s=stamp * 1e-9)
     report.frames_fully_masked += result.masked_whole_frame
     report.note_faces(index, stamp, result.detections)
-    return encode_message(msg, result.anonymized, reader.typestore, connection.msgtype)
+    return encode_message(msg, result.anonymized, reader, connection.msgtype)
