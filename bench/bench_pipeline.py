@@ -17,10 +17,12 @@ import platform
 import resource
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import onnxruntime as ort
 
+from facekp_ros import parameters
 from facekp_ros.core.detection import DetectionConfig
 from facekp_ros.core.image_codec import from_bgr8
 from facekp_ros.core.pipeline import FacePipeline, PipelineConfig
@@ -30,9 +32,15 @@ from facekp_ros.core.stages import KeypointConfig
 from facekp_ros.core.worker import FrameWorker
 
 STAGES = ('detect', 'keypoints', 'anonymize', 'pose', 'draw')
-PLANS = (('live default (input_scale 1.0)', ScanPlan()),
-         ('input_scale 0.5', ScanPlan(input_scale=0.5)),
-         ('small_face_zoom 2', ScanPlan(small_face_zoom=2.0)))
+_LIVE = parameters.defaults(parameters.DETECTOR)
+# The nodes' default: the upright scan plus turned ones at +-60 degrees, for rolls to +-45.
+LIVE = ScanPlan(roll_coverage=_LIVE['roll_coverage'], roll_scale=_LIVE['roll_scale'])
+PLANS = ((f"live default (roll_coverage {LIVE.roll_coverage:g}, roll_scale "
+          f"{LIVE.roll_scale:g})", LIVE),
+         ('upright only (roll_coverage 0)', ScanPlan()),
+         ('roll_coverage 45, roll_scale 1.0', ScanPlan(roll_coverage=45)),
+         ('input_scale 0.5', replace(LIVE, input_scale=0.5)),
+         ('small_face_zoom 2', replace(LIVE, small_face_zoom=2.0)))
 TARGET_FPS = 60.0
 
 

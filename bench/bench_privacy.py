@@ -175,11 +175,74 @@ def scenes_table(data: pathlib.Path, work: pathlib.Path, extra: list) -> None:
               f"{len(record['mask_only'])} | {SCENE_FACES.get(name, '~11 (poster)')} |")
 
 
+ROLLS = (0, 45, 90, 135, 180)
+# The nodes' defaults: what a live 640x480 stream gets (turned scans at half scale, +-45).
+LIVE_ROLL = ['--roll-coverage', '45', '--roll-scale', '0.5']
+
+
+def _write_pngs(folder: pathlib.Path, frames) -> None:
+    folder.mkdir()
+    for frame in frames:
+        cv2.imwrite(str(folder / f'{frame.name}.png'), frame.bgr)
+
+
+def _anonymize_pngs(frames, work: pathlib.Path, name: str, options: list) -> Tally:
+    """frames through `facekp image --anonymize` as lossless PNGs, scored; prints a row."""
+    source, target = work / f'{name}_in', work / f'{name}_out'
+    _write_pngs(source, frames)
+    seconds = facekp('image', str(source), '--anonymize', '--out', str(target),
+                     '--no-keypoints', *options)
+    tally = Tally()
+    for frame in frames:
+        out = cv2.imread(str(target / f'{frame.name}_anonymized.png'))
+        tally.add(frame, frame.bgr, out, lossy=False)
+    print(tally.row(name, 1e3 * seconds / len(frames)), flush=True)
+    return tally
+
+
+def rolled_tables(data: pathlib.Path, work: pathlib.Path, extra: list, count: int) -> None:
+    """faces68/test photos turned whole; tiny faces rolled up to +-60 degrees."""
+    from facekp_ros.core.scan import turned_view
+    photos = []
+    for path, points in pf.read_labels(data, 'test')[:count]:
+        photos.append((path.stem, cv2.imread(str(path)), points))
+    print(f'### Rolled faces: {len(photos)} faces68/test photos turned whole (PNG, lossless '
+          'rule)\n')
+    print(HEADER)
+    for degrees in ROLLS:
+        frames = []
+        for name, image, points in photos:
+            view, to_image = turned_view(image, degrees)
+            forward = np.linalg.inv(np.vstack([to_image, [0, 0, 1]]))[:2]
+            frames.append(pf.LabelledFrame(name, 'none', view,
+                                           [points @ forward[:, :2].T + forward[:, 2]]))
+        _anonymize_pngs(frames, work, f'turned {degrees} deg, facekp default', extra)
+        if degrees <= 90:
+            _anonymize_pngs(frames, work, f'turned {degrees} deg, live default (+-45)',
+                            LIVE_ROLL + extra)
+    print()
+    print('### Tiny rolled faces (one 14-40 px face per frame, rolled up to +-60 degrees, '
+          'every degradation; face-free frames for the false-mask area)\n')
+    print(HEADER)
+    for hw in ((480, 640), (720, 1280)):
+        frames = pf.face_frames(data, 'test', count // 2, seed=11, prefix='tiny',
+                                frame_hw=hw, widths=(14, 40), max_roll=60)
+        frames += pf.empty_frames(data, 'test', count // 10) if hw == (480, 640) else []
+        label = f'{hw[1]}x{hw[0]}'
+        _anonymize_pngs(frames, work, f'{label}, facekp default', extra)
+        _anonymize_pngs(frames, work, f'{label}, upright only (--roll-coverage 0)',
+                        ['--roll-coverage', '0'] + extra)
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--data', type=pathlib.Path, default=REPO.parent / 'shared' / 'data')
     parser.add_argument('--frames', type=int, default=300, help='one-face frames')
-    parser.add_argument('--skip', nargs='*', default=[], choices=['small', 'faces68', 'scenes'])
+    parser.add_argument('--skip', nargs='*', default=[],
+                        choices=['small', 'faces68', 'scenes', 'rolled'])
+    parser.add_argument('--rolled', type=int, default=200,
+                        help='photos per roll, and tiny rolled-face frames per size x 2')
     parser.add_argument('facekp_options', nargs=argparse.REMAINDER,
                         help='after --: options for facekp')
     args = parser.parse_args()
@@ -199,6 +262,8 @@ def main() -> None:
             faces68_table(args.data, work, extra)
         if 'scenes' not in args.skip:
             scenes_table(args.data, work, extra)
+        if 'rolled' not in args.skip:
+            rolled_tables(args.data, work, extra, args.rolled)
 
 
 if __name__ == '__main__':

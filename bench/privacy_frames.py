@@ -44,28 +44,50 @@ def read_labels(data: pathlib.Path, split: str) -> list:
             for row in rows]
 
 
-def _background(image: np.ndarray, rng) -> np.ndarray:
-    frame = cv2.resize(image, FRAME_HW[::-1], interpolation=cv2.INTER_LINEAR)
+def _background(image: np.ndarray, rng, frame_hw=FRAME_HW) -> np.ndarray:
+    frame = cv2.resize(image, frame_hw[::-1], interpolation=cv2.INTER_LINEAR)
     return cv2.GaussianBlur(frame, (0, 0), float(rng.uniform(6, 12)))
 
 
-def _paste(frame, image, points, width, taken, rng):
-    """Pastes image scaled so its keypoints span width px; returns the moved points or None
-    when no free place was found."""
+def _turned(small: np.ndarray, points: np.ndarray, degrees: float) -> tuple:
+    """(patch, mask, points): small turned by degrees on a canvas that holds it; mask marks
+    the turned image (the canvas corners show the frame behind)."""
+    h, w = small.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    cos, sin = abs(turn[0, 0]), abs(turn[0, 1])
+    size = (int(np.ceil(h * sin + w * cos)), int(np.ceil(h * cos + w * sin)))
+    turn[:, 2] += [(size[0] - w) / 2, (size[1] - h) / 2]
+    patch = cv2.warpAffine(small, turn, size, flags=cv2.INTER_LINEAR)
+    mask = cv2.warpAffine(np.ones((h, w), np.uint8), turn, size, flags=cv2.INTER_NEAREST)
+    return patch, mask.astype(bool), points @ turn[:, :2].T + turn[:, 2]
+
+
+def _paste(frame, image, points, width, taken, rng, max_roll: float = 0.0):
+    """Pastes image scaled so its keypoints span width px (and turned by a roll of up to
+    max_roll degrees either way); returns the moved points or None when no free place was
+    found."""
     extent = np.ptp(points[:, 0])
     scale = width / max(extent, 1.0)
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    points = points * scale
+    mask = None
+    if max_roll:
+        small, mask, points = _turned(small, points, float(rng.uniform(-max_roll, max_roll)))
     h, w = small.shape[:2]
-    if h >= FRAME_HW[0] or w >= FRAME_HW[1]:
+    frame_h, frame_w = frame.shape[:2]
+    if h >= frame_h or w >= frame_w:
         return None
     for _ in range(50):
-        x, y = int(rng.integers(0, FRAME_HW[1] - w)), int(rng.integers(0, FRAME_HW[0] - h))
+        x, y = int(rng.integers(0, frame_w - w)), int(rng.integers(0, frame_h - h))
         box = (x, y, x + w, y + h)
         if all(box[2] <= t[0] or box[0] >= t[2] or box[3] <= t[1] or box[1] >= t[3]
                for t in taken):
-            frame[y:y + h, x:x + w] = small
+            if mask is None:
+                frame[y:y + h, x:x + w] = small
+            else:
+                frame[y:y + h, x:x + w][mask] = small[mask]
             taken.append(box)
-            return (points * scale + (x, y)).astype(np.float32)
+            return (points + (x, y)).astype(np.float32)
     return None
 
 
@@ -82,19 +104,21 @@ def degrade(bgr: np.ndarray, kind: str, rng) -> np.ndarray:
 
 
 def face_frames(data: pathlib.Path, split: str = 'test', count: int = 300,
-                faces_per_frame=(1, 1), seed: int = 0, prefix: str = 'one') -> list:
-    """count seeded frames with faces_per_frame (min, max) small faces each."""
+                faces_per_frame=(1, 1), seed: int = 0, prefix: str = 'one',
+                frame_hw=FRAME_HW, widths=FACE_WIDTHS, max_roll: float = 0.0) -> list:
+    """count seeded frames of frame_hw with faces_per_frame (min, max) small faces each, of
+    keypoint widths in widths px, rolled by up to max_roll degrees either way."""
     labels = read_labels(data, split)
     rng = np.random.default_rng(seed)
     frames = []
     for index in range(count):
         background = cv2.imread(str(labels[int(rng.integers(len(labels)))][0]))
-        frame = _background(background, rng)
+        frame = _background(background, rng, frame_hw)
         faces, taken = [], []
         for _ in range(int(rng.integers(faces_per_frame[0], faces_per_frame[1] + 1))):
             path, points = labels[int(rng.integers(len(labels)))]
             moved = _paste(frame, cv2.imread(str(path)), points,
-                           float(rng.uniform(*FACE_WIDTHS)), taken, rng)
+                           float(rng.uniform(*widths)), taken, rng, max_roll)
             if moved is not None:
                 faces.append(moved)
         kind = DEGRADATIONS[index % len(DEGRADATIONS)]

@@ -24,6 +24,8 @@ TABLE = {param.name: param for param in p.DETECTOR + p.KEYPOINTS + p.ANONYMIZER}
 # Offline work has no frame deadline: by default the small-face pass looks again, at up to
 # the image's own size, wherever the working size scaled an image down (ScanPlan.up_to_native).
 AUTO = 'auto'
+# Offline, every roll is looked for at full scale by default: no frame rate to keep.
+OFFLINE_ROLL_COVERAGE, OFFLINE_ROLL_SCALE = 180.0, 1.0
 
 
 def _zoom(text: str):
@@ -56,6 +58,8 @@ def _add_pipeline_options(parser, keypoints: bool) -> None:
                         help=TABLE['small_face_zoom'].description + " 'auto' (the default): "
                         'only for an image bigger than --working-size, at up to its own size.')
     _option(parser, '--working-size', 'working_size')
+    _option(parser, '--roll-coverage', 'roll_coverage', default=OFFLINE_ROLL_COVERAGE)
+    _option(parser, '--roll-scale', 'roll_scale', default=OFFLINE_ROLL_SCALE)
     _option(parser, '--hold-frames', 'hold_frames')
     _option(parser, '--method', 'method')
     _option(parser, '--shape', 'shape')
@@ -82,7 +86,9 @@ def pipeline_config(args, keypoints: bool = True, annotate: bool = True,
             nms_threshold=values['nms_threshold'], min_face_size=values['min_face_size'],
             min_mask_size=values['min_mask_size'],
             plan=ScanPlan(values['input_scale'], values['working_size'],
-                          0.0 if auto else values['small_face_zoom'], up_to_native=auto))
+                          0.0 if auto else values['small_face_zoom'], up_to_native=auto,
+                          roll_coverage=values['roll_coverage'],
+                          roll_scale=values['roll_scale']))
         return PipelineConfig(
             detection=dataclasses.replace(detection, threads=threads),
             hold_frames=values['hold_frames'],

@@ -127,6 +127,14 @@ DETECTOR = (
           '2 costs about 4x the detection time; the main pass alone already hides 24-64 px '
           'faces at 640x480, so it is for smaller faces, or images above working_size.',
           *det.SMALL_FACE_ZOOM_RANGE),
+    Param('roll_coverage', 45.0, 'Faces rolled in the image plane (a tilted head, a person '
+          'lying down, a camera on its side) by up to this many degrees either way are found: '
+          'beyond 30 the image is also scanned turned by +-60 degrees, beyond 90 by +-120 '
+          'too, beyond 150 by 180 as well. The facekp commands default to 180 (every roll).',
+          *det.ROLL_COVERAGE_RANGE),
+    Param('roll_scale', 0.5, 'Scale of the turned scans (roll_coverage) relative to the '
+          'main pass: 0.5 costs a quarter of 1.0 and finds rolled faces above ~40 px.',
+          *det.ROLL_SCALE_RANGE),
     Param('denoise_strength', 0.0, 'fastNlMeans de-noising before detection (its h); 0 is '
           'off. Expensive: hundreds of ms per 640x480 frame.', *det.DENOISE_RANGE),
     Param('hold_frames', 5, 'Frames a face lost by the detector is still reported (and '
@@ -222,7 +230,8 @@ def anonymize_config(values: dict) -> AnonymizeConfig:
 
 def detection_config(values: dict, threads: int = 0) -> det.DetectionConfig:
     plan = ScanPlan(input_scale=values['input_scale'], working_size=values['working_size'],
-                    small_face_zoom=values['small_face_zoom'])
+                    small_face_zoom=values['small_face_zoom'],
+                    roll_coverage=values['roll_coverage'], roll_scale=values['roll_scale'])
     return det.DetectionConfig(
         detector=values['detector'], detector_model=values['detector_model'],
         providers=values['providers'], threads=threads,

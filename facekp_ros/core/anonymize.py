@@ -240,21 +240,45 @@ def _flattened(hidden: np.ndarray) -> np.ndarray:
     return flat
 
 
-def _draw_shape(canvas: np.ndarray, box, region, offset, colour) -> None:
-    """Fills the ellipse of region and the face box itself (ellipse rounding can never
-    leave a box corner showing) on the mask canvas, whose pixel (0, 0) is image pixel offset."""
+def face_roll(landmarks) -> float:
+    """A face's roll in degrees (0 upright, positive turned clockwise on screen) from its eye
+    line (LANDMARK5_NAMES: right eye, then left eye); 0 where the eyes are unknown."""
+    points = np.asarray(landmarks, np.float64).reshape(-1, 2)
+    if len(points) < 2 or not np.isfinite(points[:2]).all():
+        return 0.0
+    dx, dy = points[1] - points[0]
+    return math.degrees(math.atan2(dy, dx)) if dx or dy else 0.0
+
+
+def _outline(box, scale: float, roll: float, shape: str) -> np.ndarray:
+    """(N, 2) float polygon: the box (or the ellipse in it) scaled by scale about its centre,
+    turned by roll degrees with the face."""
     x, y, w, h = face_box(box)
-    ox, oy = offset
-    x0, y0, x1, y1 = region
-    centre = (round((x0 + x1) / 2) - ox, round((y0 + y1) / 2) - oy)
-    axes = (math.ceil((x1 - x0) / 2), math.ceil((y1 - y0) / 2))
-    cv2.ellipse(canvas, centre, axes, 0, 0, 360, colour, -1)
-    cv2.rectangle(canvas, (math.floor(x) - ox, math.floor(y) - oy),
-                  (math.ceil(x + w) - 1 - ox, math.ceil(y + h) - 1 - oy), colour, -1)
+    half = np.array([w * scale / 2, h * scale / 2])
+    if shape == 'ellipse':
+        # Inscribed, with vertices at the axes' ends: upright, it spans exactly the box.
+        angles = np.linspace(0, 2 * math.pi, 96, endpoint=False)
+        local = np.stack([np.cos(angles), np.sin(angles)], 1) * half
+    else:
+        local = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * half
+    turn = math.radians(roll)
+    rotation = np.array([[math.cos(turn), -math.sin(turn)], [math.sin(turn), math.cos(turn)]])
+    return local @ rotation.T + (x + w / 2, y + h / 2)
 
 
-def _hide_face(out: np.ndarray, box, config: AnonymizeConfig, levels: float) -> None:
-    region = hidden_region(box, config.region_scale)
+def _fill_polygon(mask: np.ndarray, polygon: np.ndarray, offset) -> None:
+    """Marks every pixel the polygon touches. OpenCV draws pixel i at i (its centre), where
+    region coordinates put it at i + 0.5; the outline marks pixels the edges cut through."""
+    points = [np.round((polygon - offset - 0.5) * 16).astype(np.int32)]
+    cv2.fillPoly(mask, points, 255, lineType=cv2.LINE_8, shift=4)
+    cv2.polylines(mask, points, True, 255, 1, lineType=cv2.LINE_8, shift=4)
+
+
+def _hide_face(out: np.ndarray, face, config: AnonymizeConfig, levels: float) -> None:
+    box = face.box
+    roll = face_roll(face.landmarks)
+    outline = _outline(box, config.region_scale, roll, config.shape)
+    region = (*outline.min(0), *outline.max(0))
     x0, y0, x1, y1 = _clip(region, out.shape[:2])
     if x1 <= x0 or y1 <= y0:
         return  # wholly outside the image
@@ -272,11 +296,13 @@ def _hide_face(out: np.ndarray, box, config: AnonymizeConfig, levels: float) -> 
     invalid = invalid_pixels(roi)
     if invalid is not None:  # holes stay holes: hiding never adds or removes invalid values
         np.copyto(hidden, roi, where=invalid)
-    if config.shape == 'box':
+    if config.shape == 'box' and roll == 0:
         roi[:] = hidden
         return
     mask = np.zeros(roi.shape[:2], np.uint8)
-    _draw_shape(mask, box, region, (x0, y0), 255)
+    _fill_polygon(mask, outline, (x0, y0))
+    # The face box itself, turned with the face: ellipse rounding never leaves a corner out.
+    _fill_polygon(mask, _outline(box, 1.0, roll, 'box'), (x0, y0))
     inside = mask.astype(bool)
     np.copyto(roi, hidden, where=inside[..., None] if roi.ndim == 3 else inside)
 
@@ -295,7 +321,7 @@ def anonymize(image: np.ndarray, faces, config: AnonymizeConfig,
     out = image.copy()
     levels = levels_per_unit(image, span) if faces and config.method != 'fill' else 0.0
     for face in faces:
-        _hide_face(out, face.box, config, levels)
+        _hide_face(out, face, config, levels)
     return out
 
 

@@ -24,6 +24,8 @@ INPUT_SCALE_RANGE = (0.1, 2.0)
 WORKING_SIZE_RANGE = (160, 8192)
 SMALL_FACE_ZOOM_RANGE = (0.0, 4.0)
 DENOISE_RANGE = (0.0, 50.0)
+ROLL_COVERAGE_RANGE = (0.0, 180.0)
+ROLL_SCALE_RANGE = (0.25, 1.0)
 
 
 def _detector_class(name: str):
@@ -80,6 +82,8 @@ class DetectionConfig:
         check_range('working_size', self.plan.working_size, WORKING_SIZE_RANGE, integer=True)
         check_range('small_face_zoom', self.plan.small_face_zoom, SMALL_FACE_ZOOM_RANGE)
         check_range('denoise_strength', self.denoise_strength, DENOISE_RANGE)
+        check_range('roll_coverage', self.plan.roll_coverage, ROLL_COVERAGE_RANGE)
+        check_range('roll_scale', self.plan.roll_scale, ROLL_SCALE_RANGE)
 
 
 class FaceFinder:
