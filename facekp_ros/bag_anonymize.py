@@ -16,8 +16,8 @@ import pathlib
 import shutil
 import sys
 
+from facekp_ros.bag_distros import DEFAULT_DISTRO
 from facekp_ros.bag_io import (
-    DEFAULT_DISTRO,
     IMAGE_TYPES,
     BagReadError,
     UndeserializableMessageError,
@@ -156,6 +156,7 @@ def anonymize_bag(source, target, config: PipelineConfig | None = None,
         reports, counts = _copy(bag, written, config, progress, warn)
         summary = {topic: dataclasses.asdict(report) for topic, report in reports.items()}
         summary['messages'] = counts
+        summary['ros_distro'] = bag.distro  # whose type store read the images
         summary['input'] = signature
         (written / REPORT).write_text(json.dumps(summary, indent=1) + '\n')
         os.rename(written, target)

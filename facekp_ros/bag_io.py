@@ -13,6 +13,7 @@ import pathlib
 from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+from facekp_ros.bag_distros import DEFAULT_DISTRO, DISTROS
 from facekp_ros.core.image_codec import CameraImage, decode, encode_compressed, encode_raw
 
 IMAGE = 'sensor_msgs/msg/Image'
@@ -44,12 +45,6 @@ def image_connections(reader, topic: str = '') -> list:
         wanted = f'topic {topic!r}' if topic else 'Image or CompressedImage topic'
         raise ValueError(f'bag has no {wanted}; its topics: {topics or "none"}')
     return [c for c in images if c.topic == images[0].topic]
-
-
-# Foxy to Humble bags carry no message definitions; the image types (and std_msgs/Header) are
-# the same in every ROS 2 distro's store, Humble's reads them all.
-DEFAULT_DISTRO = 'humble'
-DISTROS = ('foxy', 'galactic', 'humble', 'iron', 'jazzy', 'kilted', 'rolling')
 
 
 class BagReadError(ValueError):

@@ -13,8 +13,8 @@ import yaml
 import zstandard
 
 from facekp_ros import bag_mcap, bag_sqlite
+from facekp_ros.bag_distros import DEFAULT_DISTRO, DISTROS
 from facekp_ros.bag_io import (
-    DEFAULT_DISTRO,
     BagReadError,
     Codec,
     Tally,
@@ -73,7 +73,7 @@ class Rosbag2:
         distro = (info or {}).get('ros_distro') or ''
         if not distro and storage == 'sqlite3' and self.mode != 'file':
             distro = bag_sqlite.ros_distro(self.files[0])
-        self.distro = distro or ros_distro
+        self.distro = distro if distro in DISTROS else ros_distro  # '' or 'rosbags': unknown
         self.definitions = {}
         self.codec = Codec(typestore_for(self.distro, {}))
         if self.mode != 'file':

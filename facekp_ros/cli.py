@@ -13,6 +13,7 @@ import dataclasses
 import sys
 
 from facekp_ros import parameters as p
+from facekp_ros.bag_distros import DEFAULT_DISTRO, DISTROS
 from facekp_ros.cli_media import CliError, run_images, run_videos
 from facekp_ros.core.detection import DetectionConfig
 from facekp_ros.core.pipeline import PipelineConfig
@@ -140,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run the bags as Ray tasks: on the cluster at ADDRESS ('auto': the "
                      "one this machine belongs to), or on a Ray instance started for the run "
                      "(no ADDRESS, or 'local'); needs requirements/fleet.txt")
+    bag.add_argument('--ros-distro', choices=DISTROS, default=DEFAULT_DISTRO,
+                     help='the message types of a bag that carries no definitions and names '
+                     'no distro (sqlite3 bags of Foxy to Humble); default %(default)s, whose '
+                     'image types are those of every distro from Foxy to Rolling')
     _add_pipeline_options(bag, keypoints=False)
     return parser
 
@@ -171,7 +176,8 @@ def _run_many(args, inputs, root) -> int:
         return pipeline_config(args, keypoints=False, annotate=False, threads=threads)
 
     try:
-        return run_fleet(inputs, root, config_for, args.workers, args.ray, args.quiet)
+        return run_fleet(inputs, root, config_for, args.workers, args.ray, args.quiet,
+                         args.ros_distro)
     except (OSError, ValueError) as error:
         raise CliError(str(error)) from error
 
@@ -184,7 +190,8 @@ def _run_one(args, source, target) -> int:
     config = pipeline_config(args, keypoints=False, annotate=False)
     with tqdm(desc='messages', unit='msg', disable=args.quiet) as bar:
         try:
-            report = anonymize_bag(source, target, config, progress=bar.update)
+            report = anonymize_bag(source, target, config, progress=bar.update,
+                                   ros_distro=args.ros_distro)
         except (OSError, ValueError) as error:
             raise CliError(str(error)) from error
     for topic, counts in topic_reports(report).items():

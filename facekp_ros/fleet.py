@@ -18,6 +18,7 @@ from facekp_ros.bag_anonymize import (
     stale_partials,
     topic_reports,
 )
+from facekp_ros.bag_distros import DEFAULT_DISTRO
 
 BAG_SUFFIXES = ('.mcap', '.db3')  # lone bag files; a rosbag2 folder holds metadata.yaml
 PROGRESS_EVERY_S = 0.25  # progress events a worker sends at most this often
@@ -31,6 +32,7 @@ class BagJob:
     name: str  # the output's path under the output root: how the bag is named to the user
     source: str
     target: str
+    ros_distro: str = DEFAULT_DISTRO  # the type store of a bag that names no distro
 
 
 def is_bag(path: pathlib.Path) -> bool:
@@ -171,7 +173,8 @@ def run_job(job: BagJob, config, sink=None) -> dict:
     start, cpu = time.perf_counter(), time.process_time()
     try:
         report = anonymize_bag(job.source, job.target, config, progress=events.step,
-                               warn=events.warn, started=events.started)
+                               warn=events.warn, started=events.started,
+                               ros_distro=job.ros_distro)
     except Exception as error:  # noqa: BLE001 - one bad bag must not stop the others
         return {'status': 'failed', 'error': f'{type(error).__name__}: {error}'}
     finally:

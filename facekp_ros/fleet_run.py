@@ -2,6 +2,7 @@
 worker processes (or on Ray, fleet_ray), shows progress, writes the aggregate report."""
 import collections
 import concurrent.futures as cf
+import dataclasses
 import fcntl
 import importlib.util
 import json
@@ -18,6 +19,7 @@ from tqdm import tqdm
 
 from facekp_ros import fleet
 from facekp_ros.bag_anonymize import REPORT
+from facekp_ros.bag_distros import DEFAULT_DISTRO
 
 LOCK = '.facekp_bag.lock'  # in the output root, held by the run writing there
 WORKER_DIED = ('its worker process ended unexpectedly (killed, out of memory or crashed): run '
@@ -181,11 +183,13 @@ def _sort_out(jobs: list, config) -> tuple:
     return results, todo
 
 
-def run_fleet(inputs, root, config_for, workers=None, ray=None, quiet=False) -> int:
+def run_fleet(inputs, root, config_for, workers=None, ray=None, quiet=False,
+              ros_distro=DEFAULT_DISTRO) -> int:
     """Anonymizes every bag of inputs under root; the exit code (0 all done, 1 some bags
     failed, 2 none done; 130 interrupted). config_for(threads) -> PipelineConfig."""
     start, root = time.perf_counter(), pathlib.Path(root)
-    jobs = fleet.plan(inputs, root)
+    jobs = [dataclasses.replace(job, ros_distro=ros_distro)
+            for job in fleet.plan(inputs, root)]
     if ray is not None and importlib.util.find_spec('ray') is None:  # before touching ROOT
         raise ValueError(RAY_MISSING)
     lock = _lock(root)

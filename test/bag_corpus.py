@@ -106,6 +106,10 @@ def definition(msgtype: str) -> str:
     return STORE.generate_msgdef(msgtype.replace('/srv/', '/msg/'), ros_version=2)[0]
 
 
+def type_hash(msgtype: str) -> str:
+    return STORE.hash_rihs01(msgtype.replace('/srv/', '/msg/'))
+
+
 def _in_order(recording: dict, shuffled: bool) -> list:
     """(topic, row) of every message, in log-time order (or reversed: out of order)."""
     rows = [(topic, row) for topic, (_, rows) in recording.items() for row in rows]
@@ -158,13 +162,13 @@ def write_db3(path, recording, version, compress=None):
     ids = {}
     for topic, (msgtype, _) in recording.items():
         ids[topic] = len(ids) + 1
-        row = (ids[topic], topic, msgtype, 'cdr', QOS_V8) + (('RIHS01_' + '0' * 64,)
+        row = (ids[topic], topic, msgtype, 'cdr', QOS_V8) + ((type_hash(msgtype),)
                                                             if hashed else ())
         db.execute(f'INSERT INTO topics VALUES ({",".join("?" * len(row))})', row)
         if hashed:
             db.execute('INSERT INTO message_definitions (topic_type, encoding, '
                        'encoded_message_definition, type_description_hash) VALUES (?,?,?,?)',
-                       (msgtype, 'ros2msg', definition(msgtype), 'RIHS01_' + '0' * 64))
+                       (msgtype, 'ros2msg', definition(msgtype), type_hash(msgtype)))
     for topic, (log, _, _, data) in _in_order(recording, False):
         db.execute('INSERT INTO messages (topic_id, timestamp, data) VALUES (?,?,?)',
                    (ids[topic], log, compress(data) if compress else data))
@@ -210,7 +214,7 @@ def write_metadata(folder, storage, version, names, parts, mode):
         meta = {'name': topic, 'type': msgtype, 'serialization_format': 'cdr',
                 'offered_qos_profiles': QOS_V8}
         if version >= 7:
-            meta['type_description_hash'] = 'RIHS01_' + '0' * 64
+            meta['type_description_hash'] = type_hash(msgtype)
         topics.append({'topic_metadata': meta,
                        'message_count': sum(len(p[topic][1]) for p in parts)})
     info = {'version': version, 'storage_identifier': storage,

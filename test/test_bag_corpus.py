@@ -16,6 +16,8 @@ from bag_corpus import (
     write_metadata,
 )
 from mcap_ros2.writer import Writer as Ros2McapWriter
+from rosbags.highlevel import AnyReader
+from rosbags.typesys import Stores, get_typestore
 
 from facekp_ros.bag_anonymize import anonymize_bag
 from facekp_ros.bag_io import LostMessagesError
@@ -24,6 +26,7 @@ from facekp_ros.core.image_codec import decode
 from facekp_ros.core.retinaface import RetinaFaceDetector
 
 DETECTOR = None
+HUMBLE = get_typestore(Stores.ROS2_HUMBLE)
 
 
 def _no_faces(messages) -> int:
@@ -60,10 +63,21 @@ def check_copy(source, target, frames=2):
         info_in.pop(key, None)
         info_out.pop(key, None)
     assert info_out == info_in  # storage, compression, custom_data, ros_distro, QoS, counts
+    assert _opened(target) == _opened(source)  # rosbags lists the same topics and types
     report = json.loads((target / 'privacy_report.json').read_text())
     counts = {t: c['written'] for t, c in report['messages'].items()}
     assert counts == {t: sum(m[0] == t for m in before) for t in {m[0] for m in before}}
     return report
+
+
+def _opened(bag):
+    """What rosbags makes of the bag: its (topic, type) pairs, or the error it raises (its
+    reader fails on service-event types in bags that carry definitions)."""
+    try:
+        with AnyReader([bag], default_typestore=HUMBLE) as reader:
+            return [(c.topic, c.msgtype) for c in reader.connections]
+    except Exception as error:  # noqa: BLE001 - whatever rosbags raises, the same for both
+        return type(error).__name__
 
 
 def test_a_zstd_chunked_mcap_keeps_all_its_messages(tmp_path, capsys):
@@ -153,3 +167,26 @@ def test_every_storage_variant_is_kept_as_it_was(tmp_path, capsys, name):
     _run(source, tmp_path / 'out', capsys)
     report = check_copy(source, tmp_path / 'out')
     assert report['/camera/image_raw']['faces_seen'] == 8
+
+
+@pytest.mark.parametrize(('recorded', 'option', 'used'), [
+    (None, [], 'humble'), (None, ['--ros-distro', 'foxy'], 'foxy'),
+    ('rosbags', ['--ros-distro', 'galactic'], 'galactic'), ('iron', ['--ros-distro', 'foxy'],
+                                                            'iron')])
+def test_a_bag_without_definitions_is_read_with_its_distros_types(tmp_path, capsys, recorded,
+                                                                   option, used):
+    """Foxy to Humble sqlite3 bags carry no message definitions (a Foxy one has no schema
+    table either): the distro the bag names, else --ros-distro (default humble)."""
+    source = tmp_path / 'foxy'
+    write_bag(source, 'sqlite3', version=4)
+    if recorded:
+        metadata = yaml.safe_load((source / 'metadata.yaml').read_text())
+        metadata['rosbag2_bagfile_information']['ros_distro'] = recorded
+        (source / 'metadata.yaml').write_text(yaml.safe_dump(metadata))
+    _run(source, tmp_path / 'out', capsys, *option)
+    report = check_copy(source, tmp_path / 'out')
+    assert report['ros_distro'] == used
+    assert report['messages']['/parameter_events']['written'] == 2
+    with pytest.raises(SystemExit, match='2'):
+        main(['bag', str(source), str(tmp_path / 'o2'), '--ros-distro', 'hydro'])
+    assert 'invalid choice' in capsys.readouterr().err
