@@ -24,10 +24,12 @@ from facekp_ros.bag_io import (
     decode_message,
     encode_message,
 )
+from facekp_ros.bag_ros1 import Ros1Bag
 from facekp_ros.bag_rosbag2 import Rosbag2
 from facekp_ros.core.pipeline import FacePipeline, PipelineConfig
 
 REPORT = 'privacy_report.json'
+ROS1_SUFFIX = '.bag'  # a ROS 1 bag file; anything else is a rosbag2 folder or file
 PARTIAL = '.partial-'  # .<output name>.partial-<pid>: an output being written
 LOWEST_SCORES_KEPT = 10  # masked detections listed per topic for a reviewer
 FRAMES_LISTED = 100  # frames with mask-only faces listed per topic (all are counted)
@@ -76,6 +78,10 @@ def check_paths(source: pathlib.Path, target: pathlib.Path) -> None:
     if inside.is_dir() and (resolved == inside or inside in resolved.parents):
         raise ValueError(f'output {target} is inside the input bag {source}: choose a path '
                          'outside it')
+    if is_ros1(source) != is_ros1(target):
+        raise ValueError(f'output {target}: a ROS 1 bag (.bag) is copied as a ROS 1 bag and a '
+                         'ROS 2 bag as a ROS 2 bag folder: name the output after its input '
+                         f'({"ending" if is_ros1(source) else "not ending"} in .bag)')
     if not target.parent.resolve().is_dir():
         raise FileNotFoundError(f'folder {target.parent} for the output does not exist: '
                                 'create it first')
@@ -95,10 +101,21 @@ def input_signature(source: pathlib.Path, config: PipelineConfig) -> dict:
             'settings': hashlib.sha256(repr(shaping).encode()).hexdigest()[:16]}
 
 
+def is_ros1(path) -> bool:
+    return pathlib.Path(path).suffix == ROS1_SUFFIX
+
+
+def report_path(target) -> pathlib.Path:
+    """Where the report of the output bag at target is: inside a rosbag2 folder, beside a
+    ROS 1 bag file (<name>.bag.privacy_report.json)."""
+    target = pathlib.Path(target)
+    return target.with_name(f'{target.name}.{REPORT}') if is_ros1(target) else target / REPORT
+
+
 def read_report(target: pathlib.Path) -> dict | None:
-    """The report inside the output bag at target; None when it is missing or unreadable."""
+    """The report of the output bag at target; None when it is missing or unreadable."""
     try:
-        report = json.loads((pathlib.Path(target) / REPORT).read_text())
+        report = json.loads(report_path(target).read_text())
     except (OSError, ValueError):
         return None
     return report if isinstance(report, dict) and isinstance(report.get('input'), dict) \
@@ -145,7 +162,7 @@ def anonymize_bag(source, target, config: PipelineConfig | None = None,
     partial = target.with_name(f'.{target.name}{PARTIAL}{os.getpid()}')
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        bag = Rosbag2(source, ros_distro)
+        bag = Ros1Bag(source) if is_ros1(source) else Rosbag2(source, ros_distro)
     except BagReadError as error:
         raise ValueError(f'cannot read bag {source}: {error}') from error
     try:
@@ -158,8 +175,11 @@ def anonymize_bag(source, target, config: PipelineConfig | None = None,
         summary['messages'] = counts
         summary['ros_distro'] = bag.distro  # whose type store read the images
         summary['input'] = signature
-        (written / REPORT).write_text(json.dumps(summary, indent=1) + '\n')
-        os.rename(written, target)
+        report = report_path(written)
+        report.write_text(json.dumps(summary, indent=1) + '\n')
+        os.rename(written, target)  # a folder's report goes with it
+        if is_ros1(target):  # last: the report tells a finished output
+            os.rename(report, report_path(target))
         partial.rmdir()
     except BagReadError as error:
         shutil.rmtree(partial, ignore_errors=True)

@@ -124,14 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument('--json', help=json_help)
         _add_pipeline_options(sub, keypoints=True)
     bag = commands.add_parser(
-        'bag', help='anonymize every image topic of ROS 2 bags',
+        'bag', help='anonymize every image topic of ROS 2 and ROS 1 bags',
         usage='facekp bag INPUT [OUTPUT] [options]\n'
               '       facekp bag INPUT... --out ROOT [--workers N | --ray [ADDRESS]] [options]')
     bag.add_argument('inputs', nargs='+', metavar='INPUT',
-                     help='rosbag2 folder, .mcap or .db3, or a folder of them (searched '
-                     'recursively); never modified. Without --out, a second INPUT is the '
-                     'OUTPUT: a new bag folder (must not exist; default <input>_anonymized '
-                     'beside the input), or for a folder of bags, the folder of their outputs')
+                     help='rosbag2 folder, .mcap or .db3, ROS 1 .bag, or a folder of them '
+                     '(searched recursively); never modified. Without --out, a second INPUT is '
+                     'the OUTPUT: a new bag folder, or .bag file for a ROS 1 bag (must not '
+                     'exist; default <input>_anonymized beside the input), or for a folder of '
+                     'bags, the folder of their outputs')
     bag.add_argument('--out', '-o', metavar='ROOT',
                      help='folder of the outputs of many bags, mirrored from the inputs; a '
                      'second run skips the bags finished there and redoes the others')
@@ -166,7 +167,8 @@ def run_bag(args) -> int:
     if args.ray is not None or args.workers is not None:
         raise CliError('--workers and --ray share many bags out: for one bag, give --out ROOT '
                        'or leave them out')
-    return _run_one(args, source, named or source.with_name(source.stem + '_anonymized'))
+    ros1 = '.bag' if source.suffix == '.bag' else ''  # a ROS 1 bag's copy is a .bag file
+    return _run_one(args, source, named or source.with_name(f'{source.stem}_anonymized{ros1}'))
 
 
 def _run_many(args, inputs, root) -> int:
@@ -185,7 +187,7 @@ def _run_many(args, inputs, root) -> int:
 def _run_one(args, source, target) -> int:
     from tqdm import tqdm
 
-    from facekp_ros.bag_anonymize import REPORT, anonymize_bag, topic_reports
+    from facekp_ros.bag_anonymize import anonymize_bag, report_path, topic_reports
 
     config = pipeline_config(args, keypoints=False, annotate=False)
     with tqdm(desc='messages', unit='msg', disable=args.quiet) as bar:
@@ -197,7 +199,7 @@ def _run_one(args, source, target) -> int:
     for topic, counts in topic_reports(report).items():
         numbers = {k: v for k, v in counts.items() if not isinstance(v, list)}
         print(f'{topic}: ' + ', '.join(f'{key} {value}' for key, value in numbers.items()))
-    print(f'wrote {target} and {target / REPORT}')
+    print(f'wrote {target} and {report_path(target)}')
     return 0
 
 

@@ -272,3 +272,45 @@ def stored(folder) -> tuple:
         unpack = zstandard.ZstdDecompressor().decompressobj
         messages = [m[:4] + (unpack().decompress(m[4]),) for m in messages]
     return info, messages, chunks
+
+
+def write_ros1(path, compression='lz4', frames=2) -> list:
+    """A ROS 1 bag as rosbag record writes it (chunks compressed, caller ids, a latched
+    topic); returns its messages [(topic, time, bytes)] in time order."""
+    from rosbags.rosbag1 import Writer as Ros1Writer
+
+    noetic = get_typestore(Stores.ROS1_NOETIC)
+    noetic.register(get_types_from_msg(CUSTOM['my_robot_msgs/msg/Status'],
+                                       'my_robot_msgs/msg/Status'))
+    frame = sample_frame()
+    nt = noetic.types
+    header = nt['std_msgs/msg/Header'](seq=7, stamp=nt['builtin_interfaces/msg/Time'](
+        sec=1, nanosec=0), frame_id='cam')
+    messages = {
+        IMAGE_TOPICS[0]: nt['sensor_msgs/msg/Image'](
+            header=header, height=frame.shape[0], width=frame.shape[1], encoding='bgr8',
+            is_bigendian=0, step=frame.shape[1] * 3, data=frame.reshape(-1)),
+        IMAGE_TOPICS[1]: nt['sensor_msgs/msg/CompressedImage'](
+            header=header, format='jpeg', data=cv2.imencode('.jpg', frame)[1].reshape(-1)),
+        '/rosout': nt['rosgraph_msgs/msg/Log'](
+            header=header, level=2, name='/talker', msg='hello', file='talker.py',
+            function='run', line=3, topics=['/chatter']),
+        '/chatter': nt['std_msgs/msg/String'](data='hello'),
+        '/robot/status': nt['my_robot_msgs/msg/Status'](mode=1, battery=0.5, note='ok'),
+    }
+    written = []
+    writer = Ros1Writer(path)
+    if compression:
+        writer.set_compression(Ros1Writer.CompressionFormat[compression.upper()])
+    writer.open()
+    conns = {topic: writer.add_connection(topic, msg.__msgtype__, typestore=noetic,
+                                          callerid='/recorder', latching=int(topic == '/rosout'))
+             for topic, msg in messages.items()}
+    for t in range(frames):
+        for n, (topic, msg) in enumerate(messages.items()):
+            data = bytes(noetic.serialize_ros1(msg, msg.__msgtype__))
+            stamp = START + t * 100_000_000 + n
+            writer.write(conns[topic], stamp, data)
+            written.append((topic, stamp, data))
+    writer.close()
+    return written

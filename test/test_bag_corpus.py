@@ -14,6 +14,7 @@ from bag_corpus import (
     streams,
     write_bag,
     write_metadata,
+    write_ros1,
 )
 from mcap_ros2.writer import Writer as Ros2McapWriter
 from rosbags.highlevel import AnyReader
@@ -190,3 +191,44 @@ def test_a_bag_without_definitions_is_read_with_its_distros_types(tmp_path, caps
     with pytest.raises(SystemExit, match='2'):
         main(['bag', str(source), str(tmp_path / 'o2'), '--ros-distro', 'hydro'])
     assert 'invalid choice' in capsys.readouterr().err
+
+
+def _ros1_messages(path):
+    from rosbags.rosbag1 import Reader
+
+    with Reader(path) as reader:
+        return [(c.topic, t, bytes(d), c.ext.callerid, c.ext.latching, c.digest)
+                for c, t, d in reader.messages()]
+
+
+@pytest.mark.parametrize('compression', ['lz4', 'bz2', ''])
+def test_a_ros1_bag_is_copied_as_a_ros1_bag(tmp_path, capsys, compression):
+    source = tmp_path / 'in.bag'
+    write_ros1(source, compression)
+    _run(source, tmp_path / 'out.bag', capsys)
+    before, after = _ros1_messages(source), _ros1_messages(tmp_path / 'out.bag')
+    assert [m[:2] + m[3:] for m in after] == [m[:2] + m[3:] for m in before]
+    assert [m for m in after if m[0] not in IMAGE_TOPICS] == \
+        [m for m in before if m[0] not in IMAGE_TOPICS]
+    noetic = get_typestore(Stores.ROS1_NOETIC)
+    global DETECTOR  # noqa: PLW0603
+    DETECTOR = DETECTOR or RetinaFaceDetector(score_threshold=0.3)
+    for topic, _, data, *_ in after:
+        if topic in IMAGE_TOPICS:
+            msgtype = 'sensor_msgs/msg/' + ('CompressedImage' if 'compressed' in topic
+                                            else 'Image')
+            msg = noetic.deserialize_ros1(data, msgtype)
+            assert msg.header.seq == 7 and msg.header.frame_id == 'cam'
+            assert DETECTOR.detect(decode(msg).bgr8) == []
+    report = json.loads((tmp_path / 'out.bag.privacy_report.json').read_text())
+    assert report['/camera/image_raw']['faces_seen'] == 8
+    assert report['messages']['/robot/status'] == {'in_index': 2, 'read': 2, 'left_out': 0,
+                                                   'written': 2}
+    chunk = (tmp_path / 'out.bag').read_bytes()
+    assert f'compression={compression or "none"}'.encode() in chunk
+    assert sorted(p.name for p in tmp_path.iterdir()) == \
+        ['in.bag', 'out.bag', 'out.bag.privacy_report.json']
+    assert main(['bag', str(source), str(tmp_path / 'out2'), '--quiet']) == 2
+    assert 'a ROS 1 bag (.bag) is copied as a ROS 1 bag' in capsys.readouterr().err
+    assert main(['bag', str(source), '--out', str(tmp_path / 'root'), '--quiet']) == 0
+    assert (tmp_path / 'root' / 'in.bag.privacy_report.json').is_file()
