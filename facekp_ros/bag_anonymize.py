@@ -9,12 +9,15 @@ failure or a kill never leaves a partial bag at OUT. The report names the input 
 from (finished_report tells a finished output of an unchanged input from anything else).
 """
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import pathlib
 import shutil
 import sys
+
+import cv2
 
 from facekp_ros.bag_distros import DEFAULT_DISTRO
 from facekp_ros.bag_io import (
@@ -26,7 +29,10 @@ from facekp_ros.bag_io import (
 )
 from facekp_ros.bag_ros1 import Ros1Bag
 from facekp_ros.bag_rosbag2 import Rosbag2
+from facekp_ros.core.haar import HAAR_CASCADES
+from facekp_ros.core.keypoints import resolve_model
 from facekp_ros.core.pipeline import FacePipeline, PipelineConfig
+from facekp_ros.core.retinaface import model_source
 
 REPORT = 'privacy_report.json'
 ROS1_SUFFIX = '.bag'  # a ROS 1 bag file; anything else is a rosbag2 folder or file
@@ -98,7 +104,37 @@ def input_signature(source: pathlib.Path, config: PipelineConfig) -> dict:
         keypoints=config.keypoints and dataclasses.replace(config.keypoints, threads=0))
     return {'path': str(source), 'files': len(files), 'bytes': sum(s.st_size for s in stats),
             'mtime_ns': max((s.st_mtime_ns for s in stats), default=0),
-            'settings': hashlib.sha256(repr(shaping).encode()).hexdigest()[:16]}
+            'settings': hashlib.sha256(repr(shaping).encode()).hexdigest()[:16],
+            'models': models_digest(config)}
+
+
+def models_digest(config: PipelineConfig) -> str:
+    """A digest of the bytes of the model files config's stages load: a model replaced at
+    the same path changes it, so its bags are redone."""
+    detection = config.detection
+    if detection.detector == 'retinaface':
+        sources = [model_source(detection.detector_model)]
+    else:
+        sources = [cv2.data.haarcascades + name for name in HAAR_CASCADES]
+    if config.keypoints:
+        sources.append(str(resolve_model(config.keypoints.model)))
+    digest = hashlib.sha256()
+    for source in sources:
+        if isinstance(source, bytes):
+            digest.update(hashlib.sha256(source).digest())
+        else:
+            stat = os.stat(source)
+            digest.update(_file_digest(str(source), stat.st_size, stat.st_mtime_ns))
+    return digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=16)
+def _file_digest(path: str, size: int, mtime_ns: int) -> bytes:  # noqa: ARG001 - cache keys
+    digest = hashlib.sha256()
+    with open(path, 'rb') as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.digest()
 
 
 def is_ros1(path) -> bool:
