@@ -130,8 +130,8 @@ class _Copier:
     def add(self, record) -> None:
         if isinstance(record, Header):
             self.header = record
-        elif self.writer is None and isinstance(record, (Schema, Channel)):
-            self.pending.append(record)
+        elif self.writer is None and not isinstance(record, (Chunk, Message)):
+            self.pending.append(record)  # rosbag2 writes a metadata record before any chunk
         elif isinstance(record, Chunk):
             self._start(record)
             for inner in breakup_chunk(record):

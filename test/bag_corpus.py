@@ -132,6 +132,7 @@ def write_mcap(path, recording, chunks='zstd', summary=True, shuffled=False,
             metadata = {'offered_qos_profiles': QOS_V8}
             channels[topic] = [writer.register_channel(topic, 'cdr', schema, metadata)
                                for _ in range(2 if two_channels else 1)]
+        writer.add_metadata('rosbag2', {'serialized_metadata': 'version: 9'})  # before chunks
         for n, (topic, (log, publish, sequence, data)) in enumerate(
                 _in_order(recording, shuffled)):
             ids = channels[topic]
