@@ -109,6 +109,12 @@ def count(path) -> dict:
     return dict(counts)
 
 
+def time_range(path) -> tuple:
+    """(first, last) message log time in ns; (0, 0) without messages."""
+    times = [r.log_time for r in _flat(path) if isinstance(r, Message)]
+    return (min(times), max(times)) if times else (0, 0)
+
+
 def rewrite(source, target, tally) -> None:
     """Copies the mcap file source to target, every message through tally.message."""
     with open(target, 'wb') as out:

@@ -157,15 +157,15 @@ class Rosbag2:
             'offered_qos_profiles': row.get('offered_qos_profiles') or ''},
             'message_count': counts.get(row['name'], 0)} for row in rows]
         total = sum(counts.values())
+        first, last = self.storage.time_range(self.files[0])
+        times = {'starting_time': {'nanoseconds_since_epoch': first},
+                 'duration': {'nanoseconds': last - first}}
         return {KEY: {'version': 5, 'storage_identifier': 'mcap' if self.storage is bag_mcap
-                      else 'sqlite3', 'relative_file_paths': names,
-                      'duration': {'nanoseconds': 0},
-                      'starting_time': {'nanoseconds_since_epoch': 0},
+                      else 'sqlite3', 'relative_file_paths': names, **times,
                       'message_count': total, 'topics_with_message_count': topics,
                       'compression_format': '', 'compression_mode': '',
-                      'files': [{'path': names[0], 'starting_time':
-                                 {'nanoseconds_since_epoch': 0},
-                                 'duration': {'nanoseconds': 0}, 'message_count': total}]}}
+                      'files': [{'path': names[0], **copy.deepcopy(times),
+                                 'message_count': total}]}}
 
 
 def _renamed(name: str, source: pathlib.Path, target: pathlib.Path) -> str:

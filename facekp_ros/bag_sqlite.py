@@ -85,6 +85,12 @@ def count(path) -> dict:
     return dict(counts)
 
 
+def time_range(path) -> tuple:
+    """(first, last) message timestamp in ns; (0, 0) without messages."""
+    first, last = _read(path, 'SELECT MIN(timestamp), MAX(timestamp) FROM messages')[0]
+    return (first or 0, last or 0)
+
+
 def rewrite(source, target, tally) -> None:
     """Copies the sqlite3 file source to target, every message through tally.message (the
     ones tally does not want are counted, not read)."""

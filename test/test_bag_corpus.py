@@ -232,3 +232,25 @@ def test_a_ros1_bag_is_copied_as_a_ros1_bag(tmp_path, capsys, compression):
     assert 'a ROS 1 bag (.bag) is copied as a ROS 1 bag' in capsys.readouterr().err
     assert main(['bag', str(source), '--out', str(tmp_path / 'root'), '--quiet']) == 0
     assert (tmp_path / 'root' / 'in.bag.privacy_report.json').is_file()
+
+
+@pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
+def test_a_lone_bag_file_becomes_a_bag_folder_with_its_metadata(tmp_path, capsys, storage):
+    """A .mcap or .db3 without metadata.yaml (from other recorders, or a split file on its
+    own): the copy is a rosbag2 folder whose metadata.yaml describes it."""
+    write_bag(tmp_path / 'rec', storage, version=8, chunks='lz4')
+    lone = next((tmp_path / 'rec').glob('rec_0.*'))
+    _run(lone, tmp_path / 'out', capsys)
+    _, before, _ = stored(tmp_path / 'rec')
+    info, after, chunks = stored(tmp_path / 'out')
+    assert [m[:4] for m in after] == [m[:4] for m in before]
+    assert [m for m in after if m[0] not in IMAGE_TOPICS] == \
+        [m for m in before if m[0] not in IMAGE_TOPICS]
+    assert _no_faces(after) == 4
+    assert info['message_count'] == len(before) == 14
+    assert info['starting_time']['nanoseconds_since_epoch'] == min(m[1] for m in before)
+    assert {t['topic_metadata']['name']: t['message_count']
+            for t in info['topics_with_message_count']} == {m[0]: 2 for m in before}
+    assert list(chunks.values()) == ([['lz4']] if storage == 'mcap' else [])
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == \
+        ['metadata.yaml', 'out' + lone.suffix, 'privacy_report.json']
