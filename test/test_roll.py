@@ -138,3 +138,18 @@ def test_roll_options_are_checked():
         DetectionConfig(plan=ScanPlan(roll_coverage=200))
     with pytest.raises(ValueError, match=r'roll_scale=0.1.*\[0.25, 1.0\]'):
         DetectionConfig(plan=ScanPlan(roll_scale=0.1))
+
+
+def test_half_scale_turned_scans_find_the_same_faces(data):
+    """The live default turns and shrinks in one warp: same faces, same boxes, as a turned
+    scan at full scale."""
+    from facekp_ros.core.tracking import iou_matrix
+    half = FaceFinder(DetectionConfig(plan=ScanPlan(roll_coverage=45, roll_scale=0.5)))
+    full = FaceFinder(DetectionConfig(plan=ScanPlan(roll_coverage=45)))
+    image, points = turned_photo(data, 250, -55)
+    small = turned_view(image, 0, 2.0)[0]  # big enough that half scale still sees the face
+    points = points * 2.0 + 0.5
+    found_half, found_full = half.find(small), full.find(small)
+    assert not leaked(small, points, found_half.faces + found_half.mask_only)
+    best = found_full.faces[0].box
+    assert iou_matrix(np.array([f.box for f in found_half.faces]), best[None]).max() > 0.7

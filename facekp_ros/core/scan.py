@@ -18,6 +18,7 @@ RELIABLE_FACE_PX = 48
 # main pass finds reliably. Its tiles overlap by that much, so each lies whole in a tile, and
 # its bigger detections (parts of big faces cut by a tile edge) are dropped.
 SMALL_PASS_REACH = 1.5
+ZOOM_MIN = 1.05  # a small-face pass any closer to the main pass finds nothing more
 NATIVE_ZOOM_MAX = 2.0  # up_to_native: a 4K image's second pass sees it at 2/3 of its size
 # Faces rolled up to UPRIGHT_REACH degrees are found in a view (RetinaFace, 200 faces68/test
 # photos turned whole: no face left visible at 30 degrees, 10 % at 45); views ROLL_VIEW_STEP
@@ -53,8 +54,10 @@ class Candidates:
         linear, offset = affine[:, :2].astype(np.float32), affine[:, 2].astype(np.float32)
         landmarks = self.landmarks @ linear.T + offset
         x, y, w, h = self.boxes.T
+        size = float(np.sqrt(abs(np.linalg.det(linear))))  # image px per view px
         if self.landmarks.shape[1] and not np.isnan(self.landmarks).all():
             centres = np.stack([x + w / 2, y + h / 2], 1) @ linear.T + offset
+            w, h = w * size, h * size
             boxes = np.stack([centres[:, 0] - w / 2, centres[:, 1] - h / 2, w, h], 1)
         else:
             corners = np.stack([np.stack([x, y], 1), np.stack([x + w, y], 1),
@@ -137,7 +140,7 @@ class ScanPlan:
         passes = [(main, (0, 0, width, height), math.inf)]
         zoom = self.zoom(image_hw)
         scale = main * zoom
-        if zoom > 1.05:
+        if zoom > ZOOM_MIN:
             reach = SMALL_PASS_REACH * RELIABLE_FACE_PX / main
             passes += [(scale, tile, reach)
                        for tile in _tiles(image_hw, scale, self.tile_size, reach)]
@@ -186,14 +189,15 @@ _QUARTER_TURNS = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180,
                   270: cv2.ROTATE_90_CLOCKWISE}
 
 
-def _turn(image_hw, degrees: float) -> tuple:
+def _turn(image_hw, degrees: float, scale: float = 1.0) -> tuple:
     """(2x3 forward map, (height, width)) of an image turned counter-clockwise by degrees
-    onto a canvas that holds all of it."""
+    and resized by scale onto a canvas that holds all of it."""
     height, width = image_hw
-    forward = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), degrees, 1.0)
+    forward = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), degrees, scale)
     cos, sin = abs(forward[0, 0]), abs(forward[0, 1])
-    turned_w, turned_h = round(height * sin + width * cos), round(height * cos + width * sin)
-    forward[:, 2] += [(turned_w - width) / 2, (turned_h - height) / 2]
+    turned_w = max(1, round(height * sin + width * cos))
+    turned_h = max(1, round(height * cos + width * sin))
+    forward[:, 2] += [(turned_w - 1) / 2 - (width - 1) / 2, (turned_h - 1) / 2 - (height - 1) / 2]
     return forward, (turned_h, turned_w)
 
 
@@ -201,11 +205,13 @@ def turned_size(image_hw, degrees: float) -> tuple:
     return _turn(image_hw, degrees)[1]
 
 
-def turned_view(bgr: np.ndarray, degrees: float) -> tuple:
-    """(view, affine): bgr turned counter-clockwise by degrees on a canvas that holds all of
-    it, and the 2x3 map from view pixels back to bgr's. Quarter turns are exact copies."""
-    forward, (turned_h, turned_w) = _turn(bgr.shape[:2], degrees)
-    quarter = _QUARTER_TURNS.get(round(degrees) % 360) if degrees == round(degrees) else None
+def turned_view(bgr: np.ndarray, degrees: float, scale: float = 1.0) -> tuple:
+    """(view, affine): bgr turned counter-clockwise by degrees (and resized by scale) on a
+    canvas that holds all of it, and the 2x3 map from view pixels back to bgr's. Quarter
+    turns at scale 1 are exact copies."""
+    forward, (turned_h, turned_w) = _turn(bgr.shape[:2], degrees, scale)
+    quarter = _QUARTER_TURNS.get(round(degrees) % 360) \
+        if degrees == round(degrees) and scale == 1.0 else None
     if quarter is not None:
         view = cv2.rotate(bgr, quarter)
     else:
@@ -232,7 +238,18 @@ def scan(detector, bgr: np.ndarray, plan: ScanPlan, threshold: float) -> Candida
         if degrees % 360 == 0:
             parts.append(_scan_view(detector, bgr, plan, threshold))
             continue
-        view, to_image = turned_view(bgr, degrees)
-        found = _scan_view(detector, view, plan.view_plan(degrees), threshold)
-        parts.append(found.mapped(to_image))
+        parts.append(_scan_turned(detector, bgr, plan.view_plan(degrees), degrees, threshold))
     return Candidates.join(parts)
+
+
+def _scan_turned(detector, bgr: np.ndarray, plan: ScanPlan, degrees: float,
+                 threshold: float) -> Candidates:
+    turned_hw = turned_size(bgr.shape[:2], degrees)
+    scale = plan.main_scale(turned_hw)
+    if scale < 1 and plan.zoom(turned_hw) <= ZOOM_MIN and degrees % 90:
+        # One pass on a smaller view: turning and shrinking in one warp costs a fraction
+        # of turning the whole image and shrinking it after.
+        view, to_image = turned_view(bgr, degrees, scale)
+        return detector.candidates(view, 1.0, threshold).mapped(to_image)
+    view, to_image = turned_view(bgr, degrees)
+    return _scan_view(detector, view, plan, threshold).mapped(to_image)
