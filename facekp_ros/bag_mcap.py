@@ -56,14 +56,23 @@ def _flat(path):
 
 
 def definitions(path) -> dict:
-    """{type name: (encoding, text)} of the file's schemas."""
-    found = {}
-    for record in _flat(path):
-        if isinstance(record, Schema) and record.data:
-            found[record.name] = (record.encoding, record.data.decode(errors='replace'))
-        elif isinstance(record, Message):
-            break  # schemas come before the messages that use them
-    return found
+    """{type name: (encoding, text)} of the file's schemas (from its summary, else read)."""
+    summary = _summary(path)
+    schemas = summary.schemas.values() if summary else \
+        (r for r in _flat(path) if isinstance(r, Schema))
+    return {s.name: (s.encoding, s.data.decode(errors='replace')) for s in schemas if s.data}
+
+
+def _summary(path):
+    """The file's summary section; None without one (or a damaged one)."""
+    from mcap.reader import make_reader
+
+    try:
+        with open(path, 'rb') as stream:
+            return make_reader(stream).get_summary()
+    except (McapError, ValueError, EOFError, KeyError, UnicodeDecodeError, struct.error,
+            OSError):  # a seek before the start of a short file: read it linearly instead
+        return None
 
 
 def topic_rows(path) -> list:
@@ -82,13 +91,7 @@ def topic_rows(path) -> list:
 
 def summary_counts(path) -> dict | None:
     """{topic: messages} from the file's summary statistics; None without them."""
-    from mcap.reader import make_reader
-
-    try:
-        with open(path, 'rb') as stream:
-            summary = make_reader(stream).get_summary()
-    except (McapError, ValueError, EOFError, KeyError, UnicodeDecodeError, struct.error):
-        return None  # no summary (or a damaged one): the messages are counted as read
+    summary = _summary(path)
     if summary is None or summary.statistics is None:
         return None
     counts = collections.Counter()

@@ -34,12 +34,17 @@ class Ros1Bag:
         try:
             self.message_count = reader.message_count
             definitions = {c.msgtype: ('ros1msg', c.msgdef.data) for c in reader.connections}
+            self.connections = [Connection(c.id, c.topic, c.msgtype) for c in reader.connections]
             self.compression = next((name for name, function in decompressors.items()
                                      for chunk in reader.chunks.values()
                                      if chunk.decompressor is function), 'none')
         finally:
             reader.close()
         self.codec = Codec(typestore_for('', definitions, ros1=True), ros1=True)
+
+    @property
+    def typestore(self):
+        return self.codec.typestore
 
     def copy(self, target: pathlib.Path, wants, transform, progress=None) -> dict:
         """Writes the copy as the bag file target; {topic: counts} (check_counts)."""

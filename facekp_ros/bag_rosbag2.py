@@ -17,6 +17,7 @@ from facekp_ros.bag_distros import DEFAULT_DISTRO, DISTROS
 from facekp_ros.bag_io import (
     BagReadError,
     Codec,
+    Connection,
     Tally,
     check_counts,
     typestore_for,
@@ -49,7 +50,8 @@ def _topic_counts(info: dict) -> dict:
 
 
 class Rosbag2:
-    """One rosbag2 bag, opened for a copy."""
+    """One rosbag2 bag, opened for a copy: its connections (topic and type, as the metadata
+    lists them) and the typestore (codec) that reads them."""
 
     def __init__(self, path, ros_distro: str = DEFAULT_DISTRO):
         self.path = pathlib.Path(path)
@@ -76,8 +78,18 @@ class Rosbag2:
         self.distro = distro if distro in DISTROS else ros_distro  # '' or 'rosbags': unknown
         self.definitions = {}
         self.codec = Codec(typestore_for(self.distro, {}))
-        if self.mode != 'file':
-            self._learn(self.files[0])  # and a file that is no bag fails here, before any work
+        if self.mode != 'file':  # a file that is no bag fails here, before any work
+            for file in self.files:
+                self._learn(file)
+        if info:
+            topics = [e['topic_metadata'] for e in info.get('topics_with_message_count') or []]
+        else:
+            topics = self.storage.topic_rows(self.files[0])
+        self.connections = [Connection(i, t['name'], t['type']) for i, t in enumerate(topics)]
+
+    @property
+    def typestore(self):
+        return self.codec.typestore
 
     @property
     def info(self) -> dict | None:
