@@ -114,8 +114,12 @@ def count(path) -> dict:
 
 def time_range(path) -> tuple:
     """(first, last) message log time in ns; (0, 0) without messages."""
-    times = [r.log_time for r in _flat(path) if isinstance(r, Message)]
-    return (min(times), max(times)) if times else (0, 0)
+    first = last = None
+    for record in _flat(path):
+        if isinstance(record, Message):
+            first = record.log_time if first is None else min(first, record.log_time)
+            last = record.log_time if last is None else max(last, record.log_time)
+    return (first or 0, last or 0)
 
 
 def rewrite(source, target, tally) -> None:
