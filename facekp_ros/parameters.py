@@ -68,10 +68,14 @@ class Param:
         return str(value) if self.any_type and value is not None else value
 
     def check(self, value) -> str:
-        """'' when value is allowed, else why not. rclpy itself enforces the ranges."""
+        """'' when value is allowed, else why not (rclpy also enforces the ranges itself;
+        the command line has only this)."""
         if self.choices and value not in self.choices:
             return (f"parameter '{self.name}' is {value!r}; allowed values: "
                     + ', '.join(map(repr, self.choices)))
+        if self.low is not None and isinstance(value, (int, float)) \
+                and not self.low <= value <= self.high:
+            return f"parameter '{self.name}' is {value!r}; allowed: {self.low} .. {self.high}"
         return ''
 
 

@@ -1,4 +1,5 @@
 """The `facekp` command: image and video runs end to end, and clear failures on bad paths."""
+import dataclasses
 import json
 
 import cv2
@@ -119,7 +120,7 @@ def test_deface_style_options_reach_the_pipeline(tmp_path):
         'image', 'x.png', '--threshold', '0.7', '--mask-threshold', '0.2', '--method', 'fill',
         '--shape', 'ellipse', '--margin', '1.5', '--strength', '2', '--providers',
         'CPUExecutionProvider', '--no-keypoints', '--small-face-zoom', '0'])
-    config = pipeline_config(args, args.keypoints, not args.anonymize)
+    config = pipeline_config(args, not args.anonymize)
     detection, anonymize = config.detection, config.anonymize
     assert (detection.score_threshold, detection.mask_threshold) == (0.7, 0.2)
     assert detection.providers == 'CPUExecutionProvider' and config.keypoints is None
@@ -148,3 +149,59 @@ def test_a_folder_goes_to_a_sibling_folder_and_inputs_are_never_overwritten(tmp_
     assert 'would overwrite' in capsys.readouterr().err
     assert main(['image', str(folder / 'x.png'), '--out', str(folder / 'x.png')]) == 2
     assert 'would overwrite an input' in capsys.readouterr().err
+
+
+def test_every_node_parameter_is_an_option_or_said_to_be_live_only():
+    from facekp_ros import parameters as p
+    from facekp_ros.cli import LIVE_ONLY, build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    options = {action.dest for action in commands['image']._actions}
+    video = {action.dest for action in commands['video']._actions}
+    assert options - {'anonymized'} == video - {'keep_audio'}
+    every = {param.name for params in p.NODES.values() for param in params}
+    assert sorted(every - options - set(LIVE_ONLY)) == []
+    assert sorted(set(LIVE_ONLY) - every) == []  # no stale entry
+    assert sorted(set(LIVE_ONLY) & options) == []
+
+
+def test_defaults_and_refusals_are_the_nodes_own(capsys):
+    from facekp_ros import parameters as p
+    from facekp_ros.cli import build_parser, pipeline_config
+
+    offline = pipeline_config(build_parser().parse_args(['video', 'x.mp4']))
+    nodes = p.pipeline_config(p.defaults(p.NODES['face_pipeline']))
+    # The two documented offline differences: no time-out, the 'auto' small-face pass.
+    assert offline.detection_timeout_ms == float('inf') and offline.detection.plan.up_to_native
+    same = dataclasses.replace(offline, detection_timeout_ms=nodes.detection_timeout_ms,
+                               detection=dataclasses.replace(
+                                   offline.detection, plan=nodes.detection.plan))
+    assert same == nodes
+    # The nodes refuse a mask threshold above the report threshold: so does the CLI (it
+    # used to lower it silently).
+    with pytest.raises(ValueError) as node_error:
+        p.pipeline_config({**p.defaults(p.NODES['face_pipeline']), 'score_threshold': 0.5,
+                           'mask_threshold': 0.6})
+    assert main(['image', 'x.png', '--threshold', '0.5', '--mask-threshold', '0.6']) == 2
+    assert capsys.readouterr().err == f'facekp: error: {node_error.value}\n'
+    for bad in (['--margin', '100'], ['--working-size', '12.5'], ['--hold-frames', '-1'],
+                ['--small-face-zoom', '99'], ['--method', 'smudge']):
+        with pytest.raises(SystemExit) as stop:
+            build_parser().parse_args(['image', 'x.png', *bad])
+        assert stop.value.code == 2
+        assert bad[0] in capsys.readouterr().err
+
+
+def test_node_only_options_reach_the_run(data, tmp_path, capsys):
+    faces = tmp_path / 'f.json'
+    assert main(['image', str(data / 'scenes' / 'obamas.jpg'), '--out', str(tmp_path / 'o.jpg'),
+                 '--keypoint-model', 'mesh468', '--no-head-pose', '--json', str(faces)]) == 0
+    record = json.loads(faces.read_text())
+    assert record['keypoint_model'].startswith('mesh468')
+    assert {len(face['keypoints']) for face in record['faces']} == {468}
+    assert all(face['head_pose'] is None for face in record['faces'])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main(['--version'])
+    assert stop.value.code == 0 and capsys.readouterr().out == 'facekp 0.1.0\n'

@@ -256,6 +256,14 @@ def view_range(pixels: np.ndarray) -> tuple | None:
     return tuple(float(v) for v in np.percentile(values, VIEW_PERCENTILES))
 
 
+def to_eight_bit(image: CameraImage) -> np.ndarray:
+    """image's pixels as uint8 in their own channels, wide data mapped on its view_range:
+    what its bgr8 view shows, for a file format that holds 8 bits only."""
+    if image.pixels.dtype == np.uint8:
+        return image.pixels
+    return _stretched(image.pixels, image.view_range)
+
+
 def _stretched(pixels: np.ndarray, span: tuple | None = None) -> np.ndarray:
     span = span or view_range(pixels)
     if span is None:

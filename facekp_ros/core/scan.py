@@ -29,11 +29,17 @@ UPRIGHT_REACH, ROLL_VIEW_STEP = 30, 60
 @dataclass
 class Candidates:
     """Faces a detector proposes, before merging: boxes (N, 4) x, y, w, h; scores (N,);
-    landmarks (N, 5, 2), or (N, 0, 2) for detectors without them."""
+    landmarks (N, 5, 2), or (N, 0, 2) for detectors without them; turned (N,) bool: found
+    in a turned view (None: none was)."""
 
     boxes: np.ndarray
     scores: np.ndarray
     landmarks: np.ndarray
+    turned: np.ndarray | None = None
+
+    @property
+    def from_turned_view(self) -> np.ndarray:
+        return self.turned if self.turned is not None else np.zeros(len(self.scores), bool)
 
     @classmethod
     def join(cls, parts: list) -> 'Candidates':
@@ -43,8 +49,10 @@ class Candidates:
         points = max(p.landmarks.shape[1] for p in parts)
         landmarks = [p.landmarks if p.landmarks.shape[1] == points else
                      np.full((len(p.scores), points, 2), np.nan, np.float32) for p in parts]
+        turned = np.concatenate([p.from_turned_view for p in parts]) \
+            if any(p.turned is not None for p in parts) else None
         return cls(np.concatenate([p.boxes for p in parts]),
-                   np.concatenate([p.scores for p in parts]), np.concatenate(landmarks))
+                   np.concatenate([p.scores for p in parts]), np.concatenate(landmarks), turned)
 
     def mapped(self, affine: np.ndarray) -> 'Candidates':
         """These candidates, found in a turned view, in the pixels of the image it was turned
@@ -65,14 +73,17 @@ class Candidates:
             corners = corners @ linear.T + offset
             low, high = corners.min(1), corners.max(1)
             boxes = np.concatenate([low, high - low], 1)
-        return Candidates(boxes.astype(np.float32), self.scores, landmarks.astype(np.float32))
+        return Candidates(boxes.astype(np.float32), self.scores, landmarks.astype(np.float32),
+                          np.ones(len(self.scores), bool))
 
     def shifted(self, dx: float, dy: float) -> 'Candidates':
         offset = np.array([dx, dy], np.float32)
-        return Candidates(self.boxes + np.r_[offset, 0, 0], self.scores, self.landmarks + offset)
+        return Candidates(self.boxes + np.r_[offset, 0, 0], self.scores, self.landmarks + offset,
+                          self.turned)
 
     def select(self, keep) -> 'Candidates':
-        return Candidates(self.boxes[keep], self.scores[keep], self.landmarks[keep])
+        return Candidates(self.boxes[keep], self.scores[keep], self.landmarks[keep],
+                          None if self.turned is None else self.turned[keep])
 
     def merged(self, nms_threshold: float, min_size: float) -> 'Candidates':
         """Boxes of at least min_size px per side, overlapping ones (IoU > nms_threshold)
