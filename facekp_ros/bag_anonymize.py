@@ -9,6 +9,7 @@ failure or a kill never leaves a partial bag at OUT. The report names the input 
 from (finished_report tells a finished output of an unchanged input from anything else).
 """
 import dataclasses
+import errno
 import functools
 import hashlib
 import json
@@ -36,6 +37,7 @@ from facekp_ros.core.retinaface import model_source
 
 REPORT = 'privacy_report.json'
 ROS1_SUFFIX = '.bag'  # a ROS 1 bag file; anything else is a rosbag2 folder or file
+WRITE_ERRORS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO)  # a full disk, a limit
 PARTIAL = '.partial-'  # .<output name>.partial-<pid>: an output being written
 LOWEST_SCORES_KEPT = 10  # masked detections listed per topic for a reviewer
 FRAMES_LISTED = 100  # frames with mask-only faces listed per topic (all are counted)
@@ -220,6 +222,11 @@ def anonymize_bag(source, target, config: PipelineConfig | None = None,
     except BagReadError as error:
         shutil.rmtree(partial, ignore_errors=True)
         raise ValueError(f'cannot read bag {source}: {error}') from error
+    except OSError as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        if error.errno in WRITE_ERRORS:  # named after the output, not its hidden partial
+            raise OSError(error.errno, error.strerror, str(target)) from error
+        raise
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -7,6 +7,7 @@ bytes; the images are read from the input in rosbag2's playback order (timestamp
 """
 import collections
 import contextlib
+import errno
 import pathlib
 import shutil
 import sqlite3
@@ -114,5 +115,6 @@ def rewrite(source, target, tally) -> None:
                     writing.execute('DELETE FROM messages WHERE id = ?', (row_id,))
                 elif new != data:
                     writing.execute('UPDATE messages SET data = ? WHERE id = ?', (new, row_id))
-    except sqlite3.Error as error:
-        raise OSError(f'cannot write {target}: {error}') from error
+    except sqlite3.Error as error:  # 'database or disk is full', 'disk I/O error'
+        code = errno.ENOSPC if 'full' in str(error) else errno.EIO
+        raise OSError(code, str(error), str(target)) from error

@@ -3,6 +3,10 @@ topic is in the copy, in its order, with its times and sequence number, the byte
 non-image message unchanged, the storage, compression and metadata as they were, and no face
 left in any image. A copy that would lose a message fails, and nothing is written."""
 import json
+import resource
+import signal
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -254,3 +258,20 @@ def test_a_lone_bag_file_becomes_a_bag_folder_with_its_metadata(tmp_path, capsys
     assert list(chunks.values()) == ([['lz4']] if storage == 'mcap' else [])
     assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == \
         ['metadata.yaml', 'out' + lone.suffix, 'privacy_report.json']
+
+
+def _file_size_limit():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20))
+
+
+@pytest.mark.parametrize('name', ['jazzy-sqlite3-v8', 'mcap-lz4', 'sqlite3-file-zstd'])
+def test_a_full_disk_is_one_line_naming_the_output(tmp_path, name):
+    """A disk that takes no more (a file size limit stops a write as a full disk does)."""
+    write_bag(tmp_path / 'in', frames=10, **CORPUS[name])
+    done = subprocess.run([sys.executable, '-m', 'facekp_ros.cli', 'bag', str(tmp_path / 'in'),
+                           str(tmp_path / 'out'), '--quiet'], capture_output=True, text=True,
+                          timeout=600, preexec_fn=_file_size_limit)
+    assert done.returncode == 2 and done.stderr.count('\n') == 1, done.stderr
+    assert str(tmp_path / 'out') in done.stderr and 'Traceback' not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in']
