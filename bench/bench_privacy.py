@@ -5,7 +5,9 @@ rule of ../shared/notes/privacy-scoring.md; prints markdown tables.
 
 Small-face frames (bench/privacy_frames.py, seeded, from faces68/test) are written as one
 bag per encoding (colour bgr8, grey mono8, mono16, 16UC1 12-bit big-endian, IR-like mono8,
-JPEG CompressedImage) and anonymized by `facekp bag`; faces68/test and the scenes go through
+JPEG CompressedImage, JPEG foxglove_msgs/CompressedImage) and anonymized by `facekp bag`; a
+depth bag of the same frames (16UC1, compressedDepth, 32FC1 with holes) must come out byte for
+byte; faces68/test and the scenes go through
 `facekp image --anonymize`. Options after `--` go to facekp (e.g. --small-face-zoom 2 for a
 second pass at twice the size, or --detector-model stock for the package's own RetinaFace).
 """
@@ -24,18 +26,24 @@ import cv2
 import numpy as np
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.typesys import Stores, get_typestore
 
 from bench import privacy_frames as pf
+from bench import recorded_types
 from facekp_ros.core.image_codec import decode
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-STORE = get_typestore(Stores.ROS2_JAZZY)
+STORE = recorded_types.typestore()  # Jazzy's types and foxglove_msgs
 T = STORE.types
+FOXGLOVE = 'foxglove jpeg'  # a row: the JPEG frames as foxglove_msgs/CompressedImage
 SCENE_FACES = {'obamas': 2, 'the_beatles': 4, 'avengers2': 4, 'mona_lisa': 1, 'trump': 1}
 
 
 def image_message(pixels, encoding: str, index: int):
+    if encoding == FOXGLOVE:
+        return T['foxglove_msgs/msg/CompressedImage'](
+            timestamp=T['builtin_interfaces/msg/Time'](sec=index, nanosec=0), frame_id='cam',
+            data=cv2.imencode('.jpg', pixels, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].reshape(-1),
+            format='jpeg')
     ros_encoding, bigendian, image_format = pf.ENCODINGS[encoding]
     header = T['std_msgs/msg/Header'](
         stamp=T['builtin_interfaces/msg/Time'](sec=index, nanosec=0), frame_id='cam')
@@ -54,14 +62,18 @@ def write_bag(path: pathlib.Path, frames: list, encoding: str) -> list:
     """The bag of frames in encoding; returns the exact inputs the product will see."""
     inputs = []
     with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
-        msg = image_message(pf.render(frames[0].bgr, encoding), encoding, 0)
+        msg = image_message(pf.render(frames[0].bgr, _rendered(encoding)), encoding, 0)
         conn = writer.add_connection('/cam', msg.__msgtype__, typestore=STORE)
         for index, frame in enumerate(frames):
-            msg = image_message(pf.render(frame.bgr, encoding), encoding, index)
+            msg = image_message(pf.render(frame.bgr, _rendered(encoding)), encoding, index)
             raw = STORE.serialize_cdr(msg, msg.__msgtype__)
             writer.write(conn, index, raw)
             inputs.append(decode(STORE.deserialize_cdr(raw, msg.__msgtype__)).pixels)
     return inputs
+
+
+def _rendered(encoding: str) -> str:
+    return 'jpeg' if encoding == FOXGLOVE else encoding
 
 
 def read_bag(path: pathlib.Path) -> dict:
@@ -115,12 +127,12 @@ HEADER = ('| input | labelled faces | leaked (of which masked but faint) | leak 
           '|---|---:|---:|---:|---:|---:|---:|')
 
 
-def small_face_tables(frames, work: pathlib.Path, extra: list) -> None:
+def small_face_tables(frames, work: pathlib.Path, extra: list, encodings: list) -> None:
     print('### Small faces in 640x480 frames (faces68/test faces at 24-64 px)\n')
     print(HEADER)
     by_degradation = collections.defaultdict(Tally)
     all_leaks = {}
-    for encoding in pf.ENCODINGS:
+    for encoding in encodings:
         source, target = work / f'{encoding}_in', work / f'{encoding}_out'
         inputs = write_bag(source, frames, encoding)
         # The frames are unrelated stills: a face held over from one frame into the next
@@ -130,7 +142,7 @@ def small_face_tables(frames, work: pathlib.Path, extra: list) -> None:
         tally = Tally()
         for index, (frame, inp) in enumerate(zip(frames, inputs)):
             out = outputs[index]
-            tally.add(frame, inp, out, lossy=encoding == 'jpeg')
+            tally.add(frame, inp, out, lossy=_rendered(encoding) == 'jpeg')
             if encoding in ('colour', 'grey'):
                 kind = 'several faces' if frame.name.startswith('many') else frame.degradation
                 by_degradation[encoding, kind].add(frame, inp, out, encoding == 'jpeg')
@@ -145,6 +157,53 @@ def small_face_tables(frames, work: pathlib.Path, extra: list) -> None:
     for (encoding, kind), tally in sorted(by_degradation.items()):
         print(tally.row(f'{encoding}, {kind}', None))
     print('\nLeaked frames: ' + json.dumps({k: v for k, v in all_leaks.items() if v}) + '\n')
+
+
+def depth_table(frames, work: pathlib.Path, extra: list) -> None:
+    """Depth is not a face image: the frames' grey shapes as depth maps must come out byte for
+    byte (16UC1 on a depth topic, compressedDepth, 32FC1 with holes on a depth frame_id)."""
+    source, target = work / 'depth_in', work / 'depth_out'
+    with Writer(source, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
+        conns = {}
+        for index, frame in enumerate(frames):
+            for topic, msg in _depth_messages(frame.bgr, index):
+                if topic not in conns:
+                    conns[topic] = writer.add_connection(topic, msg.__msgtype__,
+                                                         typestore=STORE)
+                writer.write(conns[topic], index, STORE.serialize_cdr(msg, msg.__msgtype__))
+    seconds = facekp('bag', str(source), str(target), *extra)
+    with AnyReader([source]) as before, AnyReader([target]) as after:
+        inputs = {(c.topic, stamp): bytes(raw) for c, stamp, raw in before.messages()}
+        outputs = {(c.topic, stamp): bytes(raw) for c, stamp, raw in after.messages()}
+    same = sum(outputs.get(key) == raw for key, raw in inputs.items())
+    total, written = len(inputs), len(outputs)
+    print('### Depth bag (the frames as depth maps: 16UC1, compressedDepth PNG, 32FC1 with '
+          '10 % holes)\n')
+    print('| messages | written | byte-identical | ms / message |\n|---:|---:|---:|---:|')
+    print(f'| {total} | {written} | {same} | {1e3 * seconds / total:.1f} |\n')
+
+
+def _depth_messages(bgr, index: int) -> list:
+    depth = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 16 + 400
+    metres = depth.astype(np.float32) / 1000
+    metres[np.random.default_rng(index).random(metres.shape) < 0.1] = np.nan
+    config = np.array([1], '<i4').tobytes() + np.zeros(2, '<f4').tobytes()  # PNG, no quant.
+    stamp = T['builtin_interfaces/msg/Time'](sec=index, nanosec=0)
+
+    def raw(pixels, encoding, frame_id):
+        return T['sensor_msgs/msg/Image'](
+            header=T['std_msgs/msg/Header'](stamp=stamp, frame_id=frame_id),
+            height=pixels.shape[0], width=pixels.shape[1], encoding=encoding, is_bigendian=0,
+            step=pixels.nbytes // pixels.shape[0],
+            data=np.frombuffer(pixels.tobytes(), np.uint8))
+    packed = config + cv2.imencode('.png', depth)[1].tobytes()
+    return [
+        ('/camera/depth/image_rect_raw', raw(depth, '16UC1', 'camera_depth_optical_frame')),
+        ('/camera/depth/image_rect_raw/compressedDepth', T['sensor_msgs/msg/CompressedImage'](
+            header=T['std_msgs/msg/Header'](stamp=stamp, frame_id='camera_depth_optical_frame'),
+            format='16UC1; compressedDepth png', data=np.frombuffer(packed, np.uint8))),
+        ('/stereo/range', raw(metres, '32FC1', 'stereo_depth')),
+    ]
 
 
 def faces68_table(data: pathlib.Path, work: pathlib.Path, extra: list) -> None:
@@ -240,7 +299,9 @@ def main() -> None:
     parser.add_argument('--data', type=pathlib.Path, default=REPO.parent / 'shared' / 'data')
     parser.add_argument('--frames', type=int, default=300, help='one-face frames')
     parser.add_argument('--skip', nargs='*', default=[],
-                        choices=['small', 'faces68', 'scenes', 'rolled'])
+                        choices=['small', 'depth', 'faces68', 'scenes', 'rolled'])
+    parser.add_argument('--encodings', nargs='*', default=[*pf.ENCODINGS, FOXGLOVE],
+                        choices=[*pf.ENCODINGS, FOXGLOVE], help='small-face bags to write')
     parser.add_argument('--rolled', type=int, default=200,
                         help='photos per roll, and tiny rolled-face frames per size x 2')
     parser.add_argument('facekp_options', nargs=argparse.REMAINDER,
@@ -257,7 +318,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         work = pathlib.Path(folder)
         if 'small' not in args.skip:
-            small_face_tables(frames, work, extra)
+            small_face_tables(frames, work, extra, args.encodings)
+        if 'depth' not in args.skip:
+            depth_table(frames, work, extra)
         if 'faces68' not in args.skip:
             faces68_table(args.data, work, extra)
         if 'scenes' not in args.skip:

@@ -8,47 +8,42 @@ image_anonymized only increase. A frame that cannot be decoded is not published 
 """
 import sys
 
-from sensor_msgs.msg import Image
-
 from facekp_ros.conversions import detections_from_msg
 from facekp_ros.core.image_codec import decode
 from facekp_ros.core.stages import AnonymizeStage
 from facekp_ros.core.sync import IncreasingStamps
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
-from facekp_ros.image_bridge import camera_image_to_msg
+from facekp_ros.image_topics import ImageOutput
 from facekp_ros.node_common import (
-    OUTPUT_QOS,
-    ErrorLog,
     StageNode,
-    declare_parameters,
     frame_age_ms,
+    output_qos,
     run_node,
 )
 from facekp_ros.paired_input import PairedInput
-from facekp_ros.parameters import NODES, anonymize_config
+from facekp_ros.parameters import anonymize_config
 
 
 class AnonymizerNode(StageNode):
     def __init__(self, **kwargs):
-        super().__init__('face_anonymizer', **kwargs)
-        self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, NODES['face_anonymizer'], anonymize_config,
-                                         self._apply)
+        super().__init__('face_anonymizer', anonymize_config, **kwargs)
+
+    def setup(self) -> None:
         self.stage = AnonymizeStage(anonymize_config(self.params))
         self.masked_frames = 0
         self.stamps = IncreasingStamps()
-        self.publisher = self.create_publisher(Image, 'image_anonymized', OUTPUT_QOS)
+        self.output = ImageOutput(self, 'image_anonymized', self.params,
+                                  output_qos(self.params))
         self.worker = FrameWorker('anonymize', self._process, self._on_error)
-        self.input = PairedInput(self, 'faces', self.worker, self.params['max_wait_s'],
+        self.input = PairedInput(self, 'faces', self.params,
                                  self._on_expired)
         self.diagnostics = DiagnosticsPublisher(self, {'anonymize': self.worker.stats},
                                                 self._problems)
 
-    def _apply(self, config) -> None:
-        if hasattr(self, 'input'):
-            self.stage.reconfigure(config)
-            self.input.set_max_wait(self.params['max_wait_s'])
+    def apply(self, config) -> None:
+        self.stage.reconfigure(config)
+        self.input.set_max_wait(self.params['max_wait_s'])
 
     def in_effect(self) -> tuple:
         return self.stage.config, self.input.sync.max_wait_s
@@ -60,7 +55,7 @@ class AnonymizerNode(StageNode):
         if not self.stamps.admit(stamp.sec, stamp.nanosec):
             self.worker.stats.count_dropped()  # out of order: never published late
             return False
-        self.publisher.publish(camera_image_to_msg(image, image_msg.header))
+        self.output.publish(image, image_msg.header)
         self.masked_frames += masked
         return masked
 
@@ -73,7 +68,7 @@ class AnonymizerNode(StageNode):
                                       throttle_duration_sec=2.0)
         return frame_age_ms(self, image.header)
 
-    def _on_expired(self, image: Image, reason: str) -> None:
+    def _on_expired(self, image, reason: str) -> None:
         self.worker.stats.count_dropped()
         if reason != 'timeout':
             # Skipped by the detector (superseded), pushed out by newer waiting frames

@@ -1,10 +1,15 @@
-"""`facekp bag IN OUT`: a copy of a ROS 2 bag with every face in every image topic hidden.
+"""`facekp bag IN OUT`: a copy of a ROS 2 or ROS 1 bag with every face in every image hidden.
 
-Works on sqlite3 and mcap bags, raw and compressed images, without a ROS install (rosbags).
-Other topics are copied unchanged. Images keep their encoding (packed YUV and Bayer become
-bgr8) or their compressed format. A frame that cannot be decoded, or a message that cannot
-be deserialized, is left out and counted (never copied raw); a frame whose detection fails is
-written fully masked. The bag is written beside OUT and renamed to OUT when complete, so a
+Works on every rosbag2 storage variant (bag_rosbag2) and ROS 1 bags (bag_ros1) without a ROS
+install; everything but the images is copied as it was, and the copy's messages per topic are
+checked against the input's before it is renamed into place. Every image in every message
+is anonymized (bag_images: sensor_msgs and foxglove_msgs images, also nested or in arrays);
+a topic whose images cannot be anonymized (video) stops the bag before anything is written.
+Depth images and topics without images are copied unchanged; the report says per topic what
+was done. Images keep their encoding (packed YUV and Bayer become bgr8) or their compressed
+format. A frame that cannot be decoded, or a message that cannot be deserialized, is left out
+with its message and counted (never copied raw); a frame whose detection fails is written
+fully masked. The bag is written beside OUT and renamed to OUT when complete, so a
 failure or a kill never leaves a partial bag at OUT. The report names the input it was made
 from (finished_report tells a finished output of an unchanged input from anything else).
 """
@@ -21,13 +26,17 @@ import sys
 import cv2
 
 from facekp_ros.bag_distros import DEFAULT_DISTRO
-from facekp_ros.bag_io import (
-    IMAGE_TYPES,
-    BagReadError,
-    UndeserializableMessageError,
-    decode_message,
-    encode_message,
+from facekp_ros.bag_images import (
+    check_supported,
+    decode_image,
+    encode_image,
+    find_images,
+    is_depth,
+    replace_images,
+    type_plan,
 )
+from facekp_ros.bag_io import BagReadError, UndeserializableMessageError, deserialize
+from facekp_ros.bag_outputs import partial_name, stale_partials
 from facekp_ros.bag_ros1 import Ros1Bag
 from facekp_ros.bag_rosbag2 import Rosbag2
 from facekp_ros.core.haar import HAAR_CASCADES
@@ -38,18 +47,27 @@ from facekp_ros.core.retinaface import model_source
 REPORT = 'privacy_report.json'
 ROS1_SUFFIX = '.bag'  # a ROS 1 bag file; anything else is a rosbag2 folder or file
 WRITE_ERRORS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO)  # a full disk, a limit
-PARTIAL = '.partial-'  # .<output name>.partial-<pid>: an output being written
 LOWEST_SCORES_KEPT = 10  # masked detections listed per topic for a reviewer
 FRAMES_LISTED = 100  # frames with mask-only faces listed per topic (all are counted)
 
 
+# What was done to a topic, in its report.
+ANONYMIZED = 'anonymized'
+DEPTH = 'depth images copied unchanged'
+NO_IMAGES = 'holds no image: copied unchanged'
+
+
 @dataclasses.dataclass
 class TopicReport:
-    frames: int = 0
+    msgtype: str
+    image_fields: list  # where its type holds images ('' = the message itself)
+    action: str = NO_IMAGES  # ANONYMIZED, DEPTH or both ('; '), set as images are seen
+    frames: int = 0  # images in its messages (several per message where the type has more)
+    depth_frames: int = 0  # depth images: copied unchanged
     faces_seen: int = 0  # reported faces detected (not held over)
     frames_fully_masked: int = 0  # detection failed: fail-closed
     frames_with_held_faces: int = 0  # a face hidden only thanks to tracking hold-over
-    frames_left_out: int = 0  # undecodable image: not written at all
+    frames_left_out: int = 0  # undecodable image: its message not written at all
     messages_undeserializable: int = 0  # corrupt or truncated message: not written at all
     frames_masked_not_reported: int = 0  # a face hidden that was not confident to report
     # Where a reviewer should look first:
@@ -74,6 +92,10 @@ class TopicReport:
         self.lowest_scored_masked.sort(key=lambda item: item['score'])
         del self.lowest_scored_masked[LOWEST_SCORES_KEPT:]
 
+    def note_action(self, action: str) -> None:
+        done = [a for a in (ANONYMIZED, DEPTH) if a in self.action or a == action]
+        self.action = '; '.join(done)
+
 
 def check_paths(source: pathlib.Path, target: pathlib.Path) -> None:
     """Refuses what could lose data or hide a mistake, before any work is done."""
@@ -95,7 +117,7 @@ def check_paths(source: pathlib.Path, target: pathlib.Path) -> None:
                                 'create it first')
 
 
-def input_signature(source: pathlib.Path, config: PipelineConfig) -> dict:
+def input_signature(source: pathlib.Path, config: PipelineConfig, depth_topics=()) -> dict:
     """What a finished output was made from: the input (path, size and newest mtime of its
     files) and a digest of the settings that shape the output (not the thread count)."""
     source = pathlib.Path(source).resolve()
@@ -106,7 +128,8 @@ def input_signature(source: pathlib.Path, config: PipelineConfig) -> dict:
         keypoints=config.keypoints and dataclasses.replace(config.keypoints, threads=0))
     return {'path': str(source), 'files': len(files), 'bytes': sum(s.st_size for s in stats),
             'mtime_ns': max((s.st_mtime_ns for s in stats), default=0),
-            'settings': hashlib.sha256(repr(shaping).encode()).hexdigest()[:16],
+            'settings': hashlib.sha256(repr((shaping, sorted(depth_topics)) if depth_topics
+                                            else shaping).encode()).hexdigest()[:16],
             'models': models_digest(config)}
 
 
@@ -160,11 +183,11 @@ def read_report(target: pathlib.Path) -> dict | None:
         else None
 
 
-def finished_report(source, target, config: PipelineConfig) -> dict | None:
+def finished_report(source, target, config: PipelineConfig, depth_topics=()) -> dict | None:
     """target's report when target is the finished output of source as it is now, made with
     config's settings; None otherwise (missing, unfinished, another input, changed since)."""
     report = read_report(target)
-    if report and report['input'] == input_signature(source, config):
+    if report and report['input'] == input_signature(source, config, depth_topics):
         return report
     return None
 
@@ -174,42 +197,42 @@ def topic_reports(report: dict) -> dict:
     return {k: v for k, v in report.items() if k.startswith('/')}
 
 
-def stale_partials(target) -> list:
-    """Partial copies of target left beside it by killed runs (named after their process)."""
-    target = pathlib.Path(target)
-    return sorted(target.parent.glob(f'.{target.name}{PARTIAL}*'))
-
-
 def anonymize_bag(source, target, config: PipelineConfig | None = None,
-                  progress=None, warn=None, started=None, ros_distro=DEFAULT_DISTRO) -> dict:
-    """Writes the anonymized copy at target; returns its report: {topic: TopicReport as dict},
-    'messages': {topic: counts} (check_counts) and 'input': input_signature (taken before
-    reading, so a change during the run shows). A copy whose counts differ from its input's
-    raises LostMessagesError and is not written.
+                  progress=None, warn=None, started=None, depth_topics=(),
+                  ros_distro=DEFAULT_DISTRO) -> dict:
+    """Writes the anonymized copy at target; returns its report: {topic: what was done to it
+    (TopicReport as dict for a type that holds images)}, 'messages': {topic: counts}
+    (check_counts) and 'input': input_signature (taken before reading, so a change during the
+    run shows). A copy whose counts differ from its input's raises LostMessagesError and is
+    not written.
 
     warn(text) gets one line per message left out (default: stderr); started(n) the number
-    of messages once the bag is open, progress() is called after each. ros_distro: the type
-    store for a bag that names no distro."""
+    of messages once the bag is open, progress() is called after each. depth_topics: more
+    topics whose 16UC1/32FC1 images are depth (copied unchanged). ros_distro: the type store
+    for a bag that names no distro."""
     source, target = pathlib.Path(source), pathlib.Path(target)
     check_paths(source, target)
     config = config or PipelineConfig(keypoints=None, annotate=None)
-    signature = input_signature(source, config)
+    signature = input_signature(source, config, depth_topics)
     warn = warn or (lambda text: print(f'facekp: {text}', file=sys.stderr))
-    # The bag is written as <partial>/<target name>: rosbags names its files after their
-    # folder, so they get the final name, whichever process wrote them.
-    partial = target.with_name(f'.{target.name}{PARTIAL}{os.getpid()}')
-    shutil.rmtree(partial, ignore_errors=True)
+    # The bag is written as <partial>/<target name>, its files named after it, and renamed.
+    partial = partial_name(target)
+    for stale in [partial, *stale_partials(target)]:  # this pid's, and those of killed runs
+        shutil.rmtree(stale, ignore_errors=True)
     try:
         bag = Ros1Bag(source) if is_ros1(source) else Rosbag2(source, ros_distro)
     except BagReadError as error:
         raise ValueError(f'cannot read bag {source}: {error}') from error
     try:
+        topics = _topic_reports(bag)
         partial.mkdir()
         if started:
             started(bag.message_count)
         written = partial / target.name
-        reports, counts = _copy(bag, written, config, progress, warn)
-        summary = {topic: dataclasses.asdict(report) for topic, report in reports.items()}
+        copier = _Copier(bag, topics, config, warn, tuple(depth_topics))
+        counts = bag.copy(written, copier.wants, copier.anonymized, progress)
+        summary = {topic: report if isinstance(report, dict) else dataclasses.asdict(report)
+                   for topic, report in topics.items()}
         summary['messages'] = counts
         summary['ros_distro'] = bag.distro  # whose type store read the images
         summary['input'] = signature
@@ -233,38 +256,82 @@ def anonymize_bag(source, target, config: PipelineConfig | None = None,
     return summary
 
 
-def _copy(bag, target: pathlib.Path, config, progress, warn) -> tuple:
-    """({image topic: TopicReport}, {topic: counts}) of the copy of bag written at target."""
-    reports, pipelines = {}, {}
+def _topic_reports(reader) -> dict:
+    """{topic: TopicReport, or a dict for a type without images}, in the bag's order;
+    UnsupportedImageError for a topic whose images cannot be anonymized (nothing written)."""
+    reports = {}
+    for connection in reader.connections:
+        plan = type_plan(reader.typestore.fielddefs, connection.msgtype)
+        check_supported(connection.topic, connection.msgtype, plan)
+        if connection.topic in reports:
+            continue
+        reports[connection.topic] = TopicReport(connection.msgtype, list(plan.paths)) \
+            if plan.paths else {'msgtype': connection.msgtype, 'action': NO_IMAGES}
+    return reports
 
-    def anonymized(connection, stamp, raw):
-        if connection.topic not in pipelines:
-            pipelines[connection.topic] = FacePipeline(config)
-            reports[connection.topic] = TopicReport()
-        return _anonymized(bag.codec, connection, stamp, raw, pipelines[connection.topic],
-                           reports[connection.topic], warn)
 
-    counts = bag.copy(target, lambda c: c.msgtype in IMAGE_TYPES, anonymized, progress)
-    return reports, counts
+@dataclasses.dataclass
+class _Listed:
+    """Connections and the typestore that reads them, as _topic_reports takes them."""
+    connections: list
+    typestore: object
 
 
-def _anonymized(reader, connection, stamp, raw, pipeline, report, warn):
-    """The serialized anonymized message, or None when it cannot be read."""
-    index = report.frames
-    report.frames += 1
-    try:
-        msg, image = decode_message(reader, connection, raw)
-    except UndeserializableMessageError as error:
-        report.messages_undeserializable += 1
-        warn(f'{connection.topic}: message {index} at {stamp} ns left out, cannot be '
-             f'deserialized ({error})')
-        return None
-    except ValueError as error:
-        report.frames_left_out += 1
-        warn(f'{connection.topic}: frame {index} at {stamp} ns left out, cannot be decoded '
-             f'({error})')
-        return None
-    result = pipeline.process(image, t_s=stamp * 1e-9)
-    report.frames_fully_masked += result.masked_whole_frame
-    report.note_faces(index, stamp, result.detections)
-    return encode_message(msg, result.anonymized, reader, connection.msgtype)
+class _Copier:
+    """Copies every message, anonymizing the images in them: one FacePipeline (tracks) per
+    image stream, that is per topic and place in the message."""
+
+    def __init__(self, reader, reports: dict, config, warn, depth_topics: tuple):
+        self.reader, self.reports, self.config = reader, reports, config
+        self.warn, self.depth_topics, self.pipelines = warn, depth_topics, {}
+
+    def wants(self, connection) -> bool:
+        """Whether connection's type holds images (its messages go through anonymized)."""
+        if connection.topic not in self.reports:  # a channel the metadata does not list
+            self.reports.update(_topic_reports(_Listed([connection], self.reader.typestore)))
+        return not isinstance(self.reports[connection.topic], dict)
+
+    def anonymized(self, connection, stamp, raw):
+        return self._anonymized(connection, stamp, raw, self.reports[connection.topic])
+
+    def _anonymized(self, connection, stamp, raw, report):
+        """The serialized message with its images anonymized (raw itself when none changed),
+        or None when it cannot be read."""
+        topic = connection.topic
+        try:
+            msg = deserialize(self.reader.codec, connection, raw)
+        except UndeserializableMessageError as error:
+            report.messages_undeserializable += 1
+            self.warn(f'{topic}: message at {stamp} ns left out, cannot be deserialized '
+                      f'({error})')
+            return None
+        replaced = {}
+        for image in find_images(msg):
+            index = report.frames
+            report.frames += 1
+            if is_depth(image, topic, self.depth_topics):
+                report.depth_frames += 1
+                report.note_action(DEPTH)
+                continue
+            where = f'{topic} {image.path}'.strip()
+            try:
+                replaced[image.path] = self._hidden(where, image, stamp, index, report)
+            except ValueError as error:
+                report.frames_left_out += 1
+                self.warn(f'{where}: frame {index} at {stamp} ns left out with its message, '
+                          f'cannot be decoded ({error})')
+                return None
+        if not replaced:
+            return raw  # depth only, or no image in this message: the very same bytes
+        return self.reader.codec.serialize(replace_images(msg, replaced), connection.msgtype)
+
+    def _hidden(self, where: str, image, stamp: int, index: int, report):
+        """The image object with its faces hidden; ValueError when it cannot be decoded."""
+        decoded = decode_image(image.msg)
+        if where not in self.pipelines:
+            self.pipelines[where] = FacePipeline(self.config)
+        result = self.pipelines[where].process(decoded, t_s=stamp * 1e-9)
+        report.frames_fully_masked += result.masked_whole_frame
+        report.note_faces(index, stamp, result.detections)
+        report.note_action(ANONYMIZED)
+        return encode_image(image.msg, result.anonymized)

@@ -1,10 +1,10 @@
 """Images in ROS bags: no ROS install needed.
 
-The one image decoder (decode_message) and encoder (encode_message) of the package, and the
-reader of one image topic the camera source uses (open_reader, image_connections, rosbags);
-images go through core.image_codec like every other image. What `facekp bag` needs to copy
-whole bags of any storage (bag_rosbag2, bag_ros1) is here too: a Connection, a Codec with the
-type store of the bag's distro, a Tally that counts and transforms each message.
+The reader of one image topic the camera source uses (open_reader, image_connections,
+decode_message, rosbags); images go through core.image_codec like every other image
+(bag_images writes them back). What `facekp bag` needs to copy whole bags of any storage
+(bag_rosbag2, bag_ros1) is here too: a Connection, a Codec with the type store of the bag's
+distro, a Tally that counts and transforms each message.
 """
 import collections
 import dataclasses
@@ -14,7 +14,7 @@ from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from facekp_ros.bag_distros import DEFAULT_DISTRO, DISTROS
-from facekp_ros.core.image_codec import CameraImage, decode, encode_compressed, encode_raw
+from facekp_ros.core.image_codec import decode
 
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED = 'sensor_msgs/msg/CompressedImage'
@@ -174,15 +174,3 @@ def decode_message(reader, connection, raw: bytes) -> tuple:
     ImageCodecError (a ValueError) for an image that cannot be decoded."""
     msg = deserialize(reader, connection, raw)
     return msg, decode(msg)
-
-
-def encode_message(msg, image: CameraImage, codec: Codec, msgtype: str) -> bytes:
-    """msg (same header and other fields) carrying image, serialized: raw images in the
-    image's encoding, compressed ones in msg's own format."""
-    if msgtype == COMPRESSED:
-        replaced = dataclasses.replace(msg, data=encode_compressed(image.pixels, msg.format))
-    else:
-        fields = encode_raw(image.pixels, image.encoding.name)
-        replaced = dataclasses.replace(msg, **{f.name: getattr(fields, f.name)
-                                               for f in dataclasses.fields(fields)})
-    return codec.serialize(replaced, msgtype)

@@ -6,15 +6,14 @@ import sys
 import numpy as np
 import rclpy
 import yaml
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
+from facekp_ros.core.image_codec import from_bgr8
 from facekp_ros.core.sources import open_source
-from facekp_ros.image_bridge import cv2_to_imgmsg
-from facekp_ros.node_common import ConfigError, ErrorLog, declare_parameters, run_node
-from facekp_ros.parameters import NODES
+from facekp_ros.image_topics import ImageOutput
+from facekp_ros.node_common import ConfigError, StageNode, run_node
 
 # Reliable matches reliable and best-effort subscribers alike (a best-effort camera silently
 # delivers nothing to a reliable one); depth 1 hands a subscriber that falls behind the
@@ -68,32 +67,36 @@ def scaled_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
                       p=(np.reshape(info.p, (3, 4)) * scale).ravel())
 
 
-class CameraNode(Node):
+class CameraNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('camera', **kwargs)
-        self.params = p = declare_parameters(self, NODES['camera'])
+
+    def setup(self) -> None:
+        p = self.params
         self.camera_info = (load_camera_info(p['camera_info_file'])
                             if p['camera_info_file'] else None)
         try:
             self.source = open_source(p['source'], p['width'], p['height'], p['loop'],
-                                      p['bag_topic'], on_skip=ErrorLog(self.get_logger()))
+                                      p['bag_topic'], on_skip=self.log_error)
         except (OSError, ValueError) as error:
             raise ConfigError(f"parameter 'source': {error}") from error
-        self.image_out = self.create_publisher(Image, 'image_raw', CAMERA_QOS)
-        self.info_out = (self.create_publisher(CameraInfo, 'camera_info', CAMERA_QOS)
+        self.image_out = ImageOutput(self, 'image_raw', p, CAMERA_QOS)
+        self.info_out = (self.output_publisher(CameraInfo, 'camera_info', CAMERA_QOS)
                          if self.camera_info is not None else None)
         self.frames_published = 0
         self.timer = self.create_timer(1.0 / p['rate_hz'], self._publish_frame)
         self.get_logger().info(f'publishing {self.source.description} on '
-                               f'{self.image_out.topic_name} at {p["rate_hz"]} Hz')
+                               f'{self.image_out.raw.topic_name} at {p["rate_hz"]} Hz')
 
     def _publish_frame(self) -> None:
+        if not self.active:
+            return
         frame = self.source.read()
         if frame is None:
             self._end_of_source()
             return
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params['frame_id'])
-        self.image_out.publish(cv2_to_imgmsg(frame, 'bgr8', header))
+        self.image_out.publish(from_bgr8(frame), header)
         if self.info_out is not None:
             self.info_out.publish(self._camera_info_for(frame.shape, header))
         self.frames_published += 1
@@ -116,10 +119,10 @@ class CameraNode(Node):
         if exiting:
             rclpy.shutdown(context=self.context)  # ends spin(); main() then returns 0
 
-    def destroy_node(self):
-        if hasattr(self, 'source'):  # absent when the context destroys a half-built node
+    def release(self, forget: bool = False) -> None:
+        if self._made is not None and 'source' in self._made['attributes']:
             self.source.close()
-        return super().destroy_node()
+        super().release(forget)
 
 
 def main(args=None):

@@ -169,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help='the message types of a bag that carries no definitions and names '
                      'no distro (sqlite3 bags of Foxy to Humble); default %(default)s, whose '
                      'image types are those of every distro from Foxy to Rolling')
+    bag.add_argument('--depth-topics', type=lambda text: [t for t in text.split(',') if t],
+                     action='extend', default=[], metavar='TOPIC[,TOPIC...]',
+                     help='more topics whose 16UC1/32FC1 images are depth maps, copied '
+                     "unchanged (always: compressedDepth, and topics or frame_ids named "
+                     "'depth')")
     _add_pipeline_options(bag, BAG_PARAMS)
     return parser
 
@@ -195,6 +200,7 @@ def run_bag(args) -> int:
 
 
 def _run_many(args, inputs, root) -> int:
+    from facekp_ros.bag_outputs import describe_failure
     from facekp_ros.fleet_run import run_fleet
 
     def config_for(threads):
@@ -202,26 +208,33 @@ def _run_many(args, inputs, root) -> int:
 
     try:
         return run_fleet(inputs, root, config_for, args.workers, args.ray, args.quiet,
-                         args.ros_distro)
-    except (OSError, ValueError) as error:
-        raise CliError(str(error)) from error
+                         args.ros_distro, args.depth_topics)
+    except Exception as error:  # noqa: BLE001 - every failure is one line, no traceback
+        raise CliError(describe_failure(error, root)) from None
 
 
 def _run_one(args, source, target) -> int:
     from tqdm import tqdm
 
     from facekp_ros.bag_anonymize import anonymize_bag, report_path, topic_reports
+    from facekp_ros.bag_outputs import describe_failure, locks_above
 
     config = pipeline_config(args, annotate=False)
     with tqdm(desc='messages', unit='msg', disable=args.quiet) as bar:
         try:
-            report = anonymize_bag(source, target, config, progress=bar.update,
-                                   ros_distro=args.ros_distro)
-        except (OSError, ValueError) as error:
-            raise CliError(str(error)) from error
+            with locks_above(target):
+                report = anonymize_bag(source, target, config, progress=bar.update,
+                                       ros_distro=args.ros_distro,
+                                       depth_topics=args.depth_topics)
+        except KeyboardInterrupt as stop:  # the partial output is already removed
+            print(f'facekp: {source}: stopped, {target} not written', file=sys.stderr)
+            return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
+        except Exception as error:  # noqa: BLE001 - every failure is one line, no traceback
+            raise CliError(f'{source}: {describe_failure(error, target)}') from None
     for topic, counts in topic_reports(report).items():
-        numbers = {k: v for k, v in counts.items() if not isinstance(v, list)}
-        print(f'{topic}: ' + ', '.join(f'{key} {value}' for key, value in numbers.items()))
+        numbers = ', '.join(f'{k} {v}' for k, v in counts.items() if isinstance(v, int))
+        print(f"{topic} ({counts['msgtype']}): {counts['action']}"
+              + (f' ({numbers})' if numbers else ''))
     print(f'wrote {target} and {report_path(target)}')
     return 0
 

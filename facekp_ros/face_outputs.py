@@ -66,7 +66,7 @@ class FaceOutputs:
     """Publishes the markers (and TF frames) of the faces of each frame."""
 
     def __init__(self, node, publish_tf: bool, lifetime_s: float):
-        self._markers = node.create_publisher(MarkerArray, 'face_markers', OUTPUT_QOS)
+        self._markers = node.output_publisher(MarkerArray, 'face_markers', OUTPUT_QOS)
         self._tf = tf_broadcaster(node) if publish_tf else None
         self.lifetime_s = lifetime_s  # of each marker in rviz; may change at run time
 

@@ -17,16 +17,23 @@ from facekp_ros.bag_anonymize import (
     is_ros1,
     read_report,
     report_path,
-    stale_partials,
     topic_reports,
 )
 from facekp_ros.bag_distros import DEFAULT_DISTRO
+from facekp_ros.bag_outputs import describe_failure, stale_partials
 
 BAG_SUFFIXES = ('.mcap', '.db3', '.bag')  # lone bag files; a rosbag2 folder holds metadata.yaml
 PROGRESS_EVERY_S = 0.25  # progress events a worker sends at most this often
 COUNTS = ('frames', 'faces_seen', 'frames_fully_masked', 'frames_with_held_faces',
           'frames_masked_not_reported', 'frames_left_out', 'messages_undeserializable')
 WORKER_SINK = None  # where run_job sends events in a local worker process (set by fleet_run)
+# Here, not in fleet_run: fleet_ray needs them too, and fleet_run imports fleet_ray.
+RAY_MISSING = ('--ray needs the ray package (an optional extra): pip install -r '
+               'requirements/fleet.txt')
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +42,7 @@ class BagJob:
     source: str
     target: str
     ros_distro: str = DEFAULT_DISTRO  # the type store of a bag that names no distro
+    depth_topics: tuple = ()  # more topics whose 16UC1/32FC1 images are depth
 
 
 def is_bag(path: pathlib.Path) -> bool:
@@ -83,6 +91,12 @@ def plan(inputs, root) -> list:
                                  f'{root / name}: rename one, or anonymize them in two runs')
             claimed[name] = bag
             jobs.append(BagJob(name.as_posix(), str(bag), str(root / name)))
+    for name, bag in claimed.items():
+        for folder in name.parents:
+            if folder in claimed:
+                raise ValueError(f'{claimed[folder]} would be written to {root / folder}, '
+                                 f'the folder that {bag} is written into: rename one, or '
+                                 'anonymize them in two runs')
     return jobs
 
 
@@ -126,7 +140,7 @@ def prepare(job: BagJob, config, warn) -> dict | None:
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         return None
-    report = finished_report(job.source, target, config)
+    report = finished_report(job.source, target, config, job.depth_topics)
     if report:
         return report
     old = read_report(target)
@@ -181,9 +195,9 @@ def run_job(job: BagJob, config, sink=None) -> dict:
     try:
         report = anonymize_bag(job.source, job.target, config, progress=events.step,
                                warn=events.warn, started=events.started,
-                               ros_distro=job.ros_distro)
+                               ros_distro=job.ros_distro, depth_topics=job.depth_topics)
     except Exception as error:  # noqa: BLE001 - one bad bag must not stop the others
-        return {'status': 'failed', 'error': f'{type(error).__name__}: {error}'}
+        return {'status': 'failed', 'error': describe_failure(error, job.target)}
     finally:
         events.flush()
     return {'status': 'done', 'report': report, 'seconds': time.perf_counter() - start,
@@ -192,7 +206,7 @@ def run_job(job: BagJob, config, sink=None) -> dict:
 
 def totals(report: dict) -> dict:
     """The counts of a bag's report, summed over its image topics."""
-    topics = topic_reports(report).values()
+    topics = [t for t in topic_reports(report).values() if 'frames' in t]
     return {'topics': len(topics), **{k: sum(t.get(k, 0) for t in topics) for k in COUNTS}}
 
 

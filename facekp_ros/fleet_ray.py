@@ -10,7 +10,6 @@ import os
 
 from facekp_ros import fleet
 from facekp_ros.core.onnx_runtime import select_providers
-from facekp_ros.fleet_run import RAY_MISSING, cores
 
 GPU_PROVIDERS = ('TensorrtExecutionProvider', 'CUDAExecutionProvider')
 LOCAL_OBJECT_STORE_BYTES = 100 * 2**20  # tasks return small reports; Ray's minimum is 75 MiB
@@ -27,7 +26,7 @@ def import_ray(local: bool, loopback: bool):
     try:
         import ray
     except ImportError:
-        raise ValueError(RAY_MISSING) from None
+        raise ValueError(fleet.RAY_MISSING) from None
     return ray
 
 
@@ -40,7 +39,7 @@ class RayPool:
         host = address.split('://')[-1].rsplit(':', 1)[0]
         ray = self.ray = import_ray(local, local or host in ('127.0.0.1', 'localhost'))
         if local:  # address 'local': a new instance, never one already running here
-            ray.init(address='local', num_cpus=cores(), include_dashboard=False,
+            ray.init(address='local', num_cpus=fleet.cores(), include_dashboard=False,
                      _node_ip_address='127.0.0.1', object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                      logging_level=logging.WARNING)
         else:

@@ -3,7 +3,6 @@ worker processes (or on Ray, fleet_ray), shows progress, writes the aggregate re
 import collections
 import concurrent.futures as cf
 import dataclasses
-import fcntl
 import importlib.util
 import json
 import multiprocessing
@@ -20,17 +19,11 @@ from tqdm import tqdm
 from facekp_ros import fleet
 from facekp_ros.bag_anonymize import REPORT
 from facekp_ros.bag_distros import DEFAULT_DISTRO
+from facekp_ros.bag_outputs import lock_root
 
-LOCK = '.facekp_bag.lock'  # in the output root, held by the run writing there
 WORKER_DIED = ('its worker process ended unexpectedly (killed, out of memory or crashed): run '
                'the command again to redo it')
-RAY_MISSING = ('--ray needs the ray package (an optional extra): pip install -r '
-               'requirements/fleet.txt')
 INTERRUPTED = 130  # the shell's code for Ctrl-C
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 def _watch_parent(parent: int) -> None:
@@ -51,8 +44,8 @@ class LocalPool:
     them so that they do not fight (workers: default one per core, at most one per bag)."""
 
     def __init__(self, jobs: list, config_for, workers: int | None = None):
-        self.limit = workers or max(1, min(cores(), len(jobs)))
-        threads = max(1, cores() // self.limit)
+        self.limit = workers or max(1, min(fleet.cores(), len(jobs)))
+        threads = max(1, fleet.cores() // self.limit)
         self.config = config_for(threads)
         self.info = {'mode': 'local', 'workers': self.limit, 'threads_per_worker': threads}
         self.context = multiprocessing.get_context('spawn')  # nothing inherited: no forked locks
@@ -150,18 +143,6 @@ def execute(jobs: list, backend, view: Progress) -> dict:
     return results
 
 
-def _lock(root: pathlib.Path):
-    root.mkdir(exist_ok=True)
-    handle = open(root / LOCK, 'a')  # noqa: SIM115 - held for the whole run
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise FileExistsError(f'another facekp bag run is writing to {root}: wait for it to '
-                              'end, or choose another output folder') from None
-    return handle
-
-
 def _warn(line: str) -> None:
     print(f'facekp: {line}', file=sys.stderr)
 
@@ -184,15 +165,15 @@ def _sort_out(jobs: list, config) -> tuple:
 
 
 def run_fleet(inputs, root, config_for, workers=None, ray=None, quiet=False,
-              ros_distro=DEFAULT_DISTRO) -> int:
+              ros_distro=DEFAULT_DISTRO, depth_topics=()) -> int:
     """Anonymizes every bag of inputs under root; the exit code (0 all done, 1 some bags
     failed, 2 none done; 130 interrupted). config_for(threads) -> PipelineConfig."""
     start, root = time.perf_counter(), pathlib.Path(root)
-    jobs = [dataclasses.replace(job, ros_distro=ros_distro)
+    jobs = [dataclasses.replace(job, ros_distro=ros_distro, depth_topics=tuple(depth_topics))
             for job in fleet.plan(inputs, root)]
     if ray is not None and importlib.util.find_spec('ray') is None:  # before touching ROOT
-        raise ValueError(RAY_MISSING)
-    lock = _lock(root)
+        raise ValueError(fleet.RAY_MISSING)
+    lock = lock_root(root)
     try:
         results, todo = _sort_out(jobs, config_for(0))
         backend = _backend(todo, config_for, workers, ray) if todo else None

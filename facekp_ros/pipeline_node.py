@@ -8,7 +8,6 @@ Detection of frame N+1 runs beside keypoints and anonymization of frame N, one t
 import sys
 import time
 
-from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from facekp_ros.conversions import face_array_msg
@@ -19,20 +18,17 @@ from facekp_ros.core.sources import open_source
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
 from facekp_ros.face_outputs import CameraInfoInput, FaceOutputs
-from facekp_ros.image_bridge import camera_image_to_msg, cv2_to_imgmsg
+from facekp_ros.image_topics import ImageOutput, subscribe_image
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import (
-    OUTPUT_QOS,
-    SENSOR_QOS,
     ConfigError,
-    ErrorLog,
     StageNode,
     check_providers,
-    declare_parameters,
     frame_age_ms,
+    output_qos,
     run_node,
 )
-from facekp_ros.parameters import NODES, pipeline_config
+from facekp_ros.parameters import pipeline_config
 
 # One onnxruntime thread per session: the two steps run on their own cores side by side.
 THREADS_PER_SESSION = 1
@@ -44,28 +40,31 @@ def _config(values: dict):
 
 class PipelineNode(StageNode):
     def __init__(self, **kwargs):
-        super().__init__('face_pipeline', **kwargs)
-        self.log_error = ErrorLog(self.get_logger())
-        self.params = declare_parameters(self, NODES['face_pipeline'], _config, self._apply)
+        super().__init__('face_pipeline', _config, **kwargs)
+
+    def setup(self) -> None:
+        self.source = None  # first: release() closes it whatever fails after it opened
+        if self.params['source']:
+            self.source = self._open_source()
         check_providers(self.params, 'providers', 'keypoint_providers')
         try:
             self.pipeline = FacePipeline(_config(self.params))
         except (OSError, ValueError, RuntimeError) as error:
             raise ConfigError(f'cannot load the models: {error}') from error
-        self.faces_out = self.create_publisher(FaceArray, 'face_keypoints', OUTPUT_QOS)
-        self.anonymized_out = self.create_publisher(Image, 'image_anonymized', OUTPUT_QOS)
-        self.annotated_out = (self.create_publisher(Image, 'image_annotated', OUTPUT_QOS)
+        qos = output_qos(self.params)
+        self.faces_out = self.output_publisher(FaceArray, 'face_keypoints', qos)
+        self.anonymized_out = ImageOutput(self, 'image_anonymized', self.params, qos)
+        self.annotated_out = (ImageOutput(self, 'image_annotated', self.params, qos)
                               if self.params['publish_annotated'] else None)
         self.face_outputs = FaceOutputs(self, self.params['publish_tf'],
                                         self.params['marker_lifetime_s']) \
             if self.params['publish_markers'] else None
         self.frames_read = 0
-        self.source = self._open_source() if self.params['source'] else None
         self.intrinsics = self._fixed_intrinsics()
         self.camera_info = CameraInfoInput(self) if self.source is None else None
         self.worker = FrameWorker('pipeline', [self._detect, self._finish], self._on_error)
         if self.source is None:
-            self.create_subscription(Image, 'image', self._on_image, SENSOR_QOS)
+            subscribe_image(self, 'image', self._on_image, self.params)
         else:
             self.create_timer(1.0 / self.params['rate_hz'], self._read_source)
         self.diagnostics = DiagnosticsPublisher(self, {'pipeline': self.worker.stats})
@@ -87,11 +86,10 @@ class PipelineNode(StageNode):
             return self.intrinsics[0]
         return None
 
-    def _apply(self, config) -> None:
-        if hasattr(self, 'worker'):
-            self.pipeline.reconfigure(config)
-            if self.face_outputs is not None:
-                self.face_outputs.lifetime_s = self.params['marker_lifetime_s']
+    def apply(self, config) -> None:
+        self.pipeline.reconfigure(config)
+        if self.face_outputs is not None:
+            self.face_outputs.lifetime_s = self.params['marker_lifetime_s']
 
     def in_effect(self) -> tuple:
         return (*self.pipeline.in_effect(),
@@ -106,6 +104,8 @@ class PipelineNode(StageNode):
             raise ConfigError(f"parameter 'source': {error}") from error
 
     def _read_source(self) -> None:
+        if not self.active:  # paused (lifecycle): a video or bag waits where it is
+            return
         limit = self.params['max_frames']
         if limit and self.frames_read >= limit:
             return
@@ -115,10 +115,10 @@ class PipelineNode(StageNode):
         self.frames_read += 1
         header = Header(stamp=self.get_clock().now().to_msg(),
                         frame_id=self.params['frame_id'])
-        self.worker.submit((header, bgr))
+        self.submit((header, bgr))
 
-    def _on_image(self, msg: Image) -> None:
-        self.worker.submit((msg.header, msg))
+    def _on_image(self, msg) -> None:
+        self.submit((msg.header, msg))
 
     def _detect(self, item) -> tuple:
         header, frame = item
@@ -134,12 +134,12 @@ class PipelineNode(StageNode):
             self.get_logger().warning(
                 f'frame fully masked: {result.detections.error or "detection failed"}',
                 throttle_duration_sec=2.0)
-        self.anonymized_out.publish(camera_image_to_msg(result.anonymized, header))
+        self.anonymized_out.publish(result.anonymized, header)
         self.faces_out.publish(face_array_msg(
             header, image.pixels.shape, result.detections, self.pipeline.keypoint_names,
             self.pipeline.keypoint_model))
         if self.annotated_out is not None:
-            self.annotated_out.publish(cv2_to_imgmsg(result.annotated, 'bgr8', header))
+            self.annotated_out.publish(from_bgr8(result.annotated), header)
         if self.face_outputs is not None:
             self.face_outputs.publish(header, result.faces)
         return frame_age_ms(self, header)
@@ -148,10 +148,10 @@ class PipelineNode(StageNode):
         # Nothing is published for a frame we could not process: no raw image can leak.
         self.log_error(f'frame dropped: {error}')
 
-    def destroy_node(self):
-        if getattr(self, 'source', None) is not None:
+    def release(self, forget: bool = False) -> None:
+        if self._made is not None and self.source is not None:
             self.source.close()
-        return super().destroy_node()
+        super().release(forget)
 
 
 def main(args=None):

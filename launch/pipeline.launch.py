@@ -6,10 +6,13 @@ them in one process (pipeline_node) with single_process:=true.
   ros2 launch facekp_ros pipeline.launch.py namespace:=robot1
   ros2 launch facekp_ros pipeline.launch.py use_camera:=false camera_topic:=/my_cam/image_raw
   ros2 launch facekp_ros pipeline.launch.py params_file:=/path/to/my_pipeline.yaml
+  ros2 launch facekp_ros pipeline.launch.py image_transport:=compressed compressed_format:=jpeg
+  ros2 launch facekp_ros pipeline.launch.py lifecycle:=true   # then: ros2 lifecycle set ...
 
 The camera runs in the namespace 'camera' (image_raw and camera_info side by side, as
 image_pipeline and rviz2 expect); every node runs under `namespace`. With single_process
-the camera is read inside pipeline_node: no raw image is ever on the wire.
+the camera is read inside pipeline_node: no raw image is ever on the wire. With lifecycle
+the face nodes start unconfigured (models load on configure, work runs while active).
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction
@@ -33,6 +36,10 @@ def generate_launch_description():
     source = LaunchConfiguration('source')
     use_camera = LaunchConfiguration('use_camera')
     single_process = LaunchConfiguration('single_process')
+    # How the face nodes read camera_topic and publish; these override params_file.
+    io = {name: LaunchConfiguration(name) for name in (
+        'image_transport', 'compressed_format', 'input_reliability', 'input_depth',
+        'output_depth')}
     arguments = [
         DeclareLaunchArgument('namespace', default_value='',
                               description='Namespace of every node and topic.'),
@@ -56,16 +63,36 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'single_process', default_value='false',
             description='All stages in one process (pipeline_node) instead of separate nodes.'),
+        DeclareLaunchArgument(
+            'image_transport', default_value='raw',
+            description="'compressed': read sensor_msgs/CompressedImage on "
+                        "'<camera_topic>/compressed' (image_transport's convention)."),
+        DeclareLaunchArgument(
+            'compressed_format', default_value='none',
+            description="'jpeg' or 'png': also publish image_anonymized/compressed and "
+                        'image_annotated/compressed (encoded after hiding).'),
+        DeclareLaunchArgument(
+            'input_reliability', default_value='best_effort',
+            description="QoS of the camera subscription: 'best_effort' or 'reliable'."),
+        DeclareLaunchArgument('input_depth', default_value='1',
+                              description='QoS history depth of the camera subscription.'),
+        DeclareLaunchArgument('output_depth', default_value='5',
+                              description='QoS history depth of every output.'),
+        DeclareLaunchArgument(
+            'lifecycle', default_value='false',
+            description='Run the face nodes as managed (lifecycle) nodes, unconfigured until '
+                        'a lifecycle manager or `ros2 lifecycle set` configures them.'),
         DeclareLaunchArgument('rviz', default_value='false',
                               description='Start rviz2 showing the annotated and anonymized '
                                           'images and the face markers.'),
     ]
     separate = UnlessCondition(single_process)
+    managed = ['--lifecycle', LaunchConfiguration('lifecycle')]
 
     def face_node(executable, name):
         return Node(package='facekp_ros', executable=executable, name=name,
-                    parameters=[params_file], remappings=inputs, condition=separate,
-                    output='screen')
+                    parameters=[params_file, io], remappings=inputs, condition=separate,
+                    arguments=managed, output='screen')
 
     nodes = [
         PushRosNamespace(LaunchConfiguration('namespace')),
@@ -78,11 +105,12 @@ def generate_launch_description():
         face_node('anonymizer_node', 'face_anonymizer'),
         face_node('visualizer_node', 'face_visualizer'),
         Node(package='facekp_ros', executable='pipeline_node', name='face_pipeline',
-             parameters=[params_file, {'source': source}],
+             parameters=[params_file, io, {'source': source}], arguments=managed,
              condition=IfCondition(AndSubstitution(single_process, use_camera)),
              output='screen'),
         Node(package='facekp_ros', executable='pipeline_node', name='face_pipeline',
-             parameters=[params_file, {'source': ''}], remappings=inputs,
+             parameters=[params_file, io, {'source': ''}], remappings=inputs,
+             arguments=managed,
              condition=IfCondition(AndSubstitution(single_process, NotSubstitution(use_camera))),
              output='screen'),
         Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',

@@ -57,7 +57,9 @@ def test_launch_description_builds_where_launch_ros_exists():
     assert isinstance(description, LaunchDescription)
     arguments = {a.name for a in description.get_launch_arguments()}
     assert arguments == {'namespace', 'params_file', 'source', 'camera_topic',
-                         'camera_info_topic', 'use_camera', 'single_process', 'rviz'}
+                         'camera_info_topic', 'use_camera', 'single_process', 'rviz',
+                         'image_transport', 'compressed_format', 'input_reliability',
+                         'input_depth', 'output_depth', 'lifecycle'}
 
 
 def test_rviz_config_shows_the_images_and_markers_on_relative_topics():

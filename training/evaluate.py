@@ -115,7 +115,7 @@ def evaluate_model(model, data: pathlib.Path, split: str = 'test', limit: int = 
     report = {'split': SPLIT_NAMES.get(split, split), **accuracy(pred, truth),
               'kaggle15_rmse_96px': kaggle_rmse96(pred, truth, boxes)}
     if estimator.point_scores and len(estimator.keypoint_names) == 68:
-        from training.train import CONFIDENCE_TOLERANCE
+        from training.common import CONFIDENCE_TOLERANCE
 
         report['confidence'] = confidence_report(estimator, paths, boxes, truth, pred, scores,
                                                  CONFIDENCE_TOLERANCE)

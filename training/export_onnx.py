@@ -23,6 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from facekp_ros.core.keypoint_names import KEYPOINT68_NAMES, MESH468_NAMES
+from training.common import set_metadata
 from training.dataset import KAGGLE15_NAMES
 from training.facemesh import MESH_POINTS
 from training.model import KeypointNet, MeshKeypointNet
@@ -70,7 +71,7 @@ def run_on_crops(model: MeshKeypointNet, paths, boxes, batch: int = 64) -> tuple
     import cv2
 
     from facekp_ros.core.keypoints import crop_matrix
-    from training.train import MESH_CROP
+    from training.common import MESH_CROP
 
     size, outputs = MESH_CROP['input_size'], []
     for start in range(0, len(paths), batch):
@@ -101,8 +102,8 @@ def calibration(model: MeshKeypointNet, config: dict, data: pathlib.Path) -> tup
     (train.py's split, same seed) were never trained on: on training faces the network is
     more accurate than on new ones, so its raw scores are too high."""
     from facekp_ros.core.keypoints import crop_matrix
+    from training.common import CONFIDENCE_TOLERANCE, MESH_CROP, point_errors, validation_split
     from training.dataset import load_split, person
-    from training.train import CONFIDENCE_TOLERANCE, MESH_CROP, point_errors, validation_split
 
     split = 'all-train' if config.get('people') == 'all' else 'train'
     paths, truth, boxes = load_split(data, split)
@@ -134,7 +135,7 @@ def metadata(config: dict, model_name: str, accuracy: dict, points: str = '68') 
         if config['num_points'] == 68 else KAGGLE15_NAMES
     score = ''
     if config.get('arch') == 'mesh':
-        from training.train import CONFIDENCE_TOLERANCE
+        from training.common import CONFIDENCE_TOLERANCE
 
         where = ' (of the nearest of the 68 points)' if points == 'mesh468' else ''
         score = SCORE_MEANING.format(tolerance=CONFIDENCE_TOLERANCE, where=where)
@@ -244,15 +245,6 @@ def store_weights_as_float16(proto: onnx.ModelProto) -> onnx.ModelProto:
     graph.initializer.extend(weights)
     graph.node.extend(nodes)
     return proto
-
-
-def set_metadata(path: pathlib.Path, values: dict) -> None:
-    proto = onnx.load(str(path))
-    del proto.metadata_props[:]
-    for key, value in values.items():
-        proto.metadata_props.add(key=key, value=value)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
 
 
 def check_against_torch(model, path: pathlib.Path, size: int) -> None:

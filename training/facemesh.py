@@ -247,8 +247,7 @@ def export_fixed68(out: pathlib.Path) -> pathlib.Path:
     import json
 
     from facekp_ros.core.keypoint_names import KEYPOINT68_NAMES
-    from training.export_onnx import set_metadata
-    from training.train import MESH_CROP, MESH_NORMALISE
+    from training.common import MESH_CROP, MESH_NORMALISE, set_metadata
 
     out.parent.mkdir(parents=True, exist_ok=True)
     example = torch.rand(2, 3, MESH_INPUT, MESH_INPUT)

@@ -25,6 +25,15 @@ from torch.nn import functional
 from tqdm import tqdm
 
 from facekp_ros.core.keypoints import crop_matrix
+from training.common import (
+    CONFIDENCE_TOLERANCE,
+    CROP,
+    MESH_CROP,
+    MESH_NORMALISE,
+    NORMALISE,
+    point_errors,
+    validation_split,
+)
 from training.dataset import (
     CropSampler,
     box_from_points,
@@ -37,16 +46,6 @@ from training.model import KeypointNet, MeshKeypointNet
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / 'shared' / 'data'
-# The crop rule stored in the exported model (see facekp_ros.core.keypoints.crop_matrix).
-CROP = {'input_size': 112, 'crop_scale': 1.2, 'crop_shift_y': 0.05}
-NORMALISE = {'color': 'bgr', 'mean': [127.5] * 3, 'std': [128.0] * 3}
-# FaceMesh's own input (RGB in [0, 1]); the crop scale and shift gave the original mesh its
-# lowest error on RetinaFace boxes of faces68/train (NME 0.086 through the fixed 68-point map).
-MESH_CROP = {'input_size': 192, 'crop_scale': 1.4, 'crop_shift_y': 0.1}
-MESH_NORMALISE = {'color': 'rgb', 'mean': [0.0] * 3, 'std': [255.0] * 3}
-# A point counts as confident when it is visible and within this fraction of the outer
-# eye-corner distance of its label: the confidence head learns that probability.
-CONFIDENCE_TOLERANCE = 0.05
 
 
 def parse_args(argv=None):
@@ -109,20 +108,6 @@ def load_samples(args) -> tuple:
     return [cv2.imread(str(p)) for p in paths], points, boxes, [person(p.name) for p in paths]
 
 
-def validation_split(people, count: int, fraction: float, rng) -> tuple:
-    """(validation, training) indices: whole people for faces68 (so validation measures
-    unseen people), random images for Kaggle."""
-    if people is None:
-        order = rng.permutation(count)
-        n_val = max(1, int(count * fraction))
-        return order[:n_val], order[n_val:]
-    names = sorted(set(people))
-    count_val = max(1, round(len(names) * fraction))
-    chosen = {names[i] for i in rng.permutation(len(names))[:count_val]}
-    held = np.array([p in chosen for p in people])
-    return np.flatnonzero(held), np.flatnonzero(~held)
-
-
 def make_batch(sampler, normalise, images, points, boxes, indices) -> tuple:
     """(x, targets (N, K, 2), visible (N, K)) for the given images."""
     samples = [sampler.sample(images[i], points[i], boxes[i]) for i in indices]
@@ -166,13 +151,6 @@ def cnn_loss(model, x, targets, visible, loss_fn) -> tuple:
     """(training loss, validation L1) of the plain CNN."""
     pred = model(x)
     return loss_fn(pred, targets), masked_l1(pred, targets)
-
-
-def point_errors(pred, targets) -> torch.Tensor:
-    """(N, K) point errors as fractions of the outer eye-corner distance (points 36, 45)."""
-    pred = pred.reshape(targets.shape)
-    interocular = (targets[:, 36] - targets[:, 45]).norm(dim=-1, keepdim=True)
-    return (pred - targets).norm(dim=-1) / interocular
 
 
 def mesh_loss(model, x, targets, visible, loss_fn, distill: float) -> tuple:

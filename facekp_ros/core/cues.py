@@ -10,11 +10,11 @@ looking_cone_deg of the ray from the face to the camera (head pose only, not the
 No blink events: see README "Head pose and cues" for what was measured and why.
 """
 import math
-import numbers
 from dataclasses import replace
 
 import numpy as np
 
+from facekp_ros.core.checks import check_range
 from facekp_ros.core.head_pose import attention_angle_deg
 from facekp_ros.core.smoothing import OneEuro, TrackFilters
 from facekp_ros.core.types import Face, FaceCues
@@ -69,8 +69,7 @@ class CueEstimator(TrackFilters):
 
     def __init__(self, looking_cone_deg: float = 20.0, smooth: bool = True,
                  min_cutoff: float = 1.5, beta: float = 0.5, forget_after_s: float = 1.0):
-        if not (isinstance(looking_cone_deg, numbers.Real) and 0 < looking_cone_deg <= 90):
-            raise ValueError(f'looking_cone_deg={looking_cone_deg!r} must be in (0, 90]')
+        check_range('looking_cone_deg', looking_cone_deg, (0, 90), low_open=True)
         super().__init__(min_cutoff, beta, 1.0, forget_after_s)
         self.looking_cone_deg, self.smooth = looking_cone_deg, smooth
 

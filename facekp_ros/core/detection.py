@@ -4,23 +4,42 @@ Every plausible face (score >= mask_threshold, side >= min_mask_size) is masked;
 the confident ones (score >= score_threshold, side >= min_face_size) are also reported on
 /face_keypoints. The rest travel as Detections.mask_only: hidden, never reported.
 """
+import importlib
 import inspect
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import cv2
 
-from facekp_ros.core.checks import check_choice, check_range
+from facekp_ros.core.checks import INPUT_SCALE_RANGE, SCORE_RANGE, check_choice, check_range
 from facekp_ros.core.image_codec import check_bgr8
 from facekp_ros.core.preprocess import denoise
 from facekp_ros.core.scan import ScanPlan, scan
 from facekp_ros.core.types import Detections
 
-DETECTORS = ('retinaface', 'haar')
-SCORE_RANGE = (0.05, 1.0)
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """What a detector gives scan(): candidates at a scale (boxes in the pixels of the
+    image given) with score >= threshold, and detect() for one plain pass. A new detector
+    is a core module with such a class plus its line in DETECTORS; of DetectionConfig's
+    settings it is given those its constructor names (model_path, providers, threads)."""
+
+    name: str
+
+    def candidates(self, bgr, scale: float, threshold: float): ...
+
+    def detect(self, bgr) -> list: ...
+
+
+# name -> 'module:class', imported on demand (Haar users need no onnxruntime, RetinaFace
+# users no cascades).
+DETECTORS = {'retinaface': 'facekp_ros.core.retinaface:RetinaFaceDetector',
+             'haar': 'facekp_ros.core.haar:HaarFaceDetector'}
+SHARED_SETTINGS = ('model_path', 'providers', 'threads')
 MIN_FACE_RANGE = (1, 4096)
-INPUT_SCALE_RANGE = (0.1, 2.0)
 WORKING_SIZE_RANGE = (160, 8192)
 SMALL_FACE_ZOOM_RANGE = (0.0, 4.0)
 DENOISE_RANGE = (0.0, 50.0)
@@ -34,25 +53,22 @@ ROLL_SCALE_RANGE = (0.25, 1.0)
 
 
 def _detector_class(name: str):
-    # Imported on demand: Haar users need no onnxruntime, RetinaFace users no cascades.
-    if name == 'retinaface':
-        from facekp_ros.core.retinaface import RetinaFaceDetector
-        return RetinaFaceDetector
-    if name == 'haar':
-        from facekp_ros.core.haar import HaarFaceDetector
-        return HaarFaceDetector
-    raise ValueError(f"unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
+    module, _, class_name = DETECTORS[name].partition(':')
+    return getattr(importlib.import_module(module), class_name)
 
 
-def create_detector(name: str, providers='auto', **params):
-    """A detector by name; params go to its constructor (providers only to RetinaFace).
+def create_detector(name: str, providers='auto', **params) -> FaceDetector:
+    """A detector by name; params go to its constructor, and so do the SHARED_SETTINGS
+    among them (and providers) only where it takes them.
 
     Raises ValueError naming an unknown detector, an unknown parameter or a bad value.
     """
     detector_class = _detector_class(name)
     signature = inspect.signature(detector_class)
-    if 'providers' in signature.parameters:
-        params['providers'] = providers
+    params = {key: value for key, value in {**params, 'providers': providers}.items()
+              if key in signature.parameters or key not in SHARED_SETTINGS}
     unknown = sorted(set(params) - set(signature.parameters))
     if unknown:
         raise ValueError(f"detector {name!r} has no parameter(s) {', '.join(unknown)}; its "
@@ -96,9 +112,9 @@ class FaceFinder:
 
     def __init__(self, config: DetectionConfig):
         self.config = config
-        params = {'threads': config.threads, 'model_path': config.detector_model} \
-            if config.detector == 'retinaface' else {}
-        self.detector = create_detector(config.detector, providers=config.providers, **params)
+        self.detector = create_detector(config.detector, config.providers,
+                                        threads=config.threads,
+                                        model_path=config.detector_model)
         self.name = config.detector
 
     def find(self, bgr, timeout_ms: float = math.inf) -> Detections:

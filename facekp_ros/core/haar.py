@@ -1,9 +1,10 @@
 """The classic detector: OpenCV Haar cascades for faces, and for eyes inside each face."""
-import numbers
+import math
 
 import cv2
 import numpy as np
 
+from facekp_ros.core.checks import check_range
 from facekp_ros.core.scan import Candidates
 
 FACE_CASCADE, EYE_CASCADE = 'haarcascade_frontalface_default.xml', 'haarcascade_eye.xml'
@@ -22,10 +23,6 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     return cascade
 
 
-def _is_number(value, kind) -> bool:
-    return isinstance(value, kind) and not isinstance(value, bool)
-
-
 class HaarFaceDetector:
     """detect(bgr) -> list[Face] with the two eye centres as landmarks when found.
 
@@ -40,12 +37,9 @@ class HaarFaceDetector:
 
     def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5,
                  min_face_size: int = 24, detect_eyes: bool = True):
-        if not _is_number(scale_factor, numbers.Real) or not 1.0 < scale_factor <= 2.0:
-            raise ValueError(f'scale_factor={scale_factor!r} must be a number in (1, 2]')
-        if not _is_number(min_neighbors, numbers.Integral) or not 0 <= min_neighbors <= 100:
-            raise ValueError(f'min_neighbors={min_neighbors!r} must be an integer in [0, 100]')
-        if not _is_number(min_face_size, numbers.Real) or not min_face_size >= 1:
-            raise ValueError(f'min_face_size={min_face_size!r} must be a number >= 1 (px)')
+        check_range('scale_factor', scale_factor, (1.0, 2.0), low_open=True)
+        check_range('min_neighbors', min_neighbors, (0, 100), integer=True)
+        check_range('min_face_size', min_face_size, (1, math.inf), hint='px')
         self.faces = _cascade(FACE_CASCADE)
         self.eyes = _cascade(EYE_CASCADE) if detect_eyes else None
         self.scale_factor, self.min_neighbors = float(scale_factor), int(min_neighbors)

@@ -11,12 +11,12 @@ axes (REP-103): yaw > 0 turns to the subject's left (towards the image's right),
 looks down, roll > 0 tilts the head towards the subject's right shoulder.
 """
 import math
-import numbers
 from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
+from facekp_ros.core.checks import check_range
 from facekp_ros.core.face_model68 import FACE_MODEL68_MM
 from facekp_ros.core.types import HeadPose
 
@@ -118,8 +118,7 @@ class HeadPoseEstimator:
     """
 
     def __init__(self, max_error_ratio: float = 0.15, points=POSE_POINTS):
-        if not (isinstance(max_error_ratio, numbers.Real) and max_error_ratio > 0):
-            raise ValueError(f'max_error_ratio={max_error_ratio!r} must be a number > 0')
+        check_range('max_error_ratio', max_error_ratio, (0, math.inf), low_open=True)
         self.max_error_ratio = max_error_ratio
         self.points = np.asarray(points, np.intp)
         self.model = np.ascontiguousarray(FACE_MODEL68_M[self.points])

@@ -162,20 +162,46 @@ def encode_raw(array: np.ndarray, encoding: str = 'passthrough') -> RawFields:
 
 # --- compressed images (sensor_msgs/CompressedImage) ----------------------------------------
 
+def is_compressed_depth(image_format: str) -> bool:
+    """image_transport's compressedDepth ('16UC1; compressedDepth png'): a depth codec."""
+    return 'compresseddepth' in image_format.lower()
+
+
 def _reject_compressed_depth(image_format: str) -> None:
-    if 'compresseddepth' in image_format.lower():
+    if is_compressed_depth(image_format):
         raise ImageCodecError(
             f"field 'format' is {image_format!r}: compressedDepth (image_transport's depth "
             'codec) is not supported; subscribe to the raw depth image instead')
 
 
-def codec_of(image_format: str) -> str:
-    """The codec of a CompressedImage format: 'jpeg' in 'jpeg' or 'rgb8; jpeg compressed bgr8'."""
+# The first bytes of each codec OpenCV reads, for formats that name none ('', 'image/jpeg').
+_MAGIC = ((b'\xff\xd8\xff', 'jpg'), (b'\x89PNG\r\n\x1a\n', 'png'), (b'BM', 'bmp'),
+          (b'II*\x00', 'tiff'), (b'MM\x00*', 'tiff'))
+HEAD_BYTES = 16  # enough of the data for content_codec
+
+
+def content_codec(head: bytes) -> str:
+    """The codec whose signature starts head (the data's first HEAD_BYTES); '' if none."""
+    head = bytes(head)
+    if head[:4] == b'RIFF' and head[8:12] == b'WEBP':
+        return 'webp'
+    return next((codec for magic, codec in _MAGIC if head.startswith(magic)), '')
+
+
+def codec_of(image_format: str, head: bytes = b'') -> str:
+    """The codec to write a CompressedImage in: the one its data is in (head: the data's
+    first bytes), else the one its format names: 'jpeg' in 'jpeg', 'image/jpeg' or
+    'rgb8; jpeg compressed bgr8'."""
     _reject_compressed_depth(image_format)
+    found = content_codec(head)
+    if found:
+        return found
     words = image_format.split(';')[-1].split()
-    if not words:
-        raise ImageCodecError(f'format {image_format!r} names no codec: use jpg, jpeg or png')
-    return words[0].lower().lstrip('.')
+    codec = words[0].lower().removeprefix('image/').lstrip('.') if words else ''
+    if not codec:
+        raise ImageCodecError(f'format {image_format!r} names no codec and the data is not a '
+                              'JPEG, PNG, WebP, BMP or TIFF: use jpg, jpeg or png')
+    return codec
 
 
 def decode_compressed(msg) -> CameraImage:
@@ -200,12 +226,14 @@ def decode_compressed(msg) -> CameraImage:
     return CameraImage(image, encoding, msg.format)
 
 
-def encode_compressed(array: np.ndarray, image_format: str = 'jpg') -> np.ndarray:
+def encode_compressed(array: np.ndarray, image_format: str = 'jpg',
+                      head: bytes = b'') -> np.ndarray:
     """array (BGR, BGRA or mono, as cv2.imencode takes it) encoded in image_format's codec
-    ('jpg', 'jpeg', 'png' or image_transport's 'bgr8; jpeg compressed bgr8'): uint8 bytes."""
+    ('jpg', 'jpeg', 'png' or image_transport's 'bgr8; jpeg compressed bgr8'), or in the
+    codec of the original data whose first bytes are head (codec_of): uint8 bytes."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f'expected a numpy array, got {type(array).__name__}')
-    codec = codec_of(image_format)
+    codec = codec_of(image_format, head)
     try:
         ok, encoded = cv2.imencode('.' + codec, array)
     except cv2.error as error:
@@ -215,6 +243,32 @@ def encode_compressed(array: np.ndarray, image_format: str = 'jpg') -> np.ndarra
         raise ImageEncodingError(f'OpenCV failed to encode a {array.shape} {array.dtype} '
                                  f'array as {codec!r}')
     return encoded.reshape(-1)
+
+
+# Encodings image_transport's compressed plugin names as they are ('<enc>; jpeg compressed
+# bgr8'); every other encoding is sent as its bgr8 view, which is what a viewer shows anyway.
+_TRANSPORT_COLOUR = ('bgr8', 'rgb8', 'bgra8', 'rgba8')
+
+
+def encode_transport(image: CameraImage, codec: str, jpeg_quality: int = 90,
+                     png_level: int = 3) -> tuple:
+    """(format, bytes) of image as image_transport's compressed plugin publishes it, so that
+    rviz2, rqt_image_view and Foxglove decode it: 'bgr8; jpeg compressed bgr8' for colour,
+    'mono8; png compressed ' for grey (codec: 'jpeg' or 'png')."""
+    if codec not in ('jpeg', 'png'):
+        raise ImageEncodingError(f"codec {codec!r}: use 'jpeg' or 'png'")
+    flag = (cv2.IMWRITE_JPEG_QUALITY, jpeg_quality) if codec == 'jpeg' \
+        else (cv2.IMWRITE_PNG_COMPRESSION, png_level)
+    name = image.encoding.name
+    if name == 'mono8':
+        pixels, target = image.pixels, ''
+    else:
+        pixels, target = image.bgr8, 'bgr8'
+        name = name if name in _TRANSPORT_COLOUR else 'bgr8'
+    ok, encoded = cv2.imencode('.jpg' if codec == 'jpeg' else '.png', pixels, flag)
+    if not ok:
+        raise ImageEncodingError(f'OpenCV failed to encode a {pixels.shape} image as {codec}')
+    return f'{name}; {codec} compressed {target}', encoded.reshape(-1)
 
 
 def decode(msg) -> CameraImage:

@@ -1,8 +1,10 @@
 """onnxruntime sessions with automatic execution-provider choice."""
-import numbers
+import math
 import os
 
 import onnxruntime as ort
+
+from facekp_ros.core.checks import check_range
 
 # Preferred order when 'auto': the fastest provider this onnxruntime build offers. The CPU
 # comes last so that onnxruntime falls back to it when the GPU ones cannot start (the
@@ -43,8 +45,7 @@ def create_session(model, providers='auto', threads: int = 0) -> ort.InferenceSe
     threads: intra-op threads, 0 = onnxruntime's default (one per physical core).
     Raises FileNotFoundError / ValueError naming the model and what to do.
     """
-    if not isinstance(threads, numbers.Integral) or threads < 0:
-        raise ValueError(f'threads={threads!r} must be a whole number >= 0 (0: one per core)')
+    check_range('threads', threads, (0, math.inf), integer=True, hint='0: one per core')
     is_path = isinstance(model, (str, os.PathLike))
     if not is_path and not isinstance(model, bytes):
         raise ValueError(f'model must be a file path or ONNX bytes, got {type(model).__name__}')

@@ -1,8 +1,11 @@
 """Seed steps 2-3: de-noising before detection, Gaussian blur and Canny edges."""
+import math
 import numbers
 
 import cv2
 import numpy as np
+
+from facekp_ros.core.checks import check_range
 
 # Non-local means: compare 7x7 patches within a 21x21 window (OpenCV's recommended sizes).
 NLM_TEMPLATE, NLM_SEARCH = 7, 21
@@ -33,10 +36,8 @@ def _check_odd(name: str, ksize) -> None:
 def denoise(bgr: np.ndarray, strength: float = 10.0) -> np.ndarray:
     """Non-local-means de-noising of a colour image; strength is OpenCV's h, about the
     noise sigma in grey levels (higher removes more noise and more detail)."""
-    if isinstance(strength, bool) or not isinstance(strength, numbers.Real) \
-            or not 0 < strength <= 100:
-        raise ValueError(f'denoise strength={strength!r} must be a number in (0, 100] '
-                         '(about the noise sigma; 10 for typical camera noise)')
+    check_range('denoise strength', strength, (0, 100), low_open=True,
+                hint='about the noise sigma; 10 for typical camera noise')
     _check_uint8(bgr, 'denoise', colour_only=True)
     return cv2.fastNlMeansDenoisingColored(bgr, None, float(strength), float(strength),
                                            NLM_TEMPLATE, NLM_SEARCH)
@@ -45,8 +46,7 @@ def denoise(bgr: np.ndarray, strength: float = 10.0) -> np.ndarray:
 def gaussian_blur(image: np.ndarray, ksize: int = 5, sigma: float = 0.0) -> np.ndarray:
     """Blur with an odd ksize x ksize kernel; sigma 0 derives it from ksize."""
     _check_odd('ksize', ksize)
-    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or sigma < 0:
-        raise ValueError(f'sigma={sigma!r} must be a number >= 0 (0: derived from ksize)')
+    check_range('sigma', sigma, (0, math.inf), hint='0: derived from ksize')
     if not isinstance(image, np.ndarray) or image.size == 0:
         raise ValueError(f'gaussian_blur needs a non-empty image array, got '
                          f'{getattr(image, "shape", type(image).__name__)}')

@@ -8,12 +8,12 @@ Outputs per anchor: box deltas (4), background/face scores (2), 5 landmark delta
 """
 import functools
 import math
-import numbers
 import pathlib
 
 import cv2
 import numpy as np
 
+from facekp_ros.core.checks import INPUT_SCALE_RANGE, check_range
 from facekp_ros.core.onnx_runtime import create_session
 from facekp_ros.core.scan import Candidates
 
@@ -70,12 +70,6 @@ def anchors_for(height: int, width: int) -> np.ndarray:
     return np.concatenate(anchors).astype(np.float32)
 
 
-def _check_number(name: str, value, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not low < value <= high:
-        raise ValueError(f'{name}={value!r} must be a number in ({low}, {high}]')
-
-
 class RetinaFaceDetector:
     """detect(bgr) -> list[Face] with 5 landmarks in LANDMARK5_NAMES order.
 
@@ -90,10 +84,10 @@ class RetinaFaceDetector:
     def __init__(self, model_path=None, providers='auto', score_threshold: float = 0.9,
                  nms_threshold: float = 0.4, min_face_size: float = 16,
                  input_scale: float = 1.0, threads: int = 0):
-        _check_number('score_threshold', score_threshold, 0, 1)
-        _check_number('nms_threshold', nms_threshold, 0, 1)
-        _check_number('min_face_size', min_face_size, 0, 10_000)
-        _check_number('input_scale', input_scale, 0.05, 4)
+        check_range('score_threshold', score_threshold, (0, 1), low_open=True)
+        check_range('nms_threshold', nms_threshold, (0, 1), low_open=True)
+        check_range('min_face_size', min_face_size, (0, 10_000), low_open=True)
+        check_range('input_scale', input_scale, INPUT_SCALE_RANGE)
         self.model = model_path or PRIVACY_MODEL.name
         self.session = create_session(model_source(model_path), providers, threads)
         self._check_signature()
