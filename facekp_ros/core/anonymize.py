@@ -307,6 +307,11 @@ def _hide_face(out: np.ndarray, face, config: AnonymizeConfig, levels: float) ->
     np.copyto(roi, hidden, where=inside[..., None] if roi.ndim == 3 else inside)
 
 
+def _area(face) -> float:
+    box = np.asarray(face.box, np.float64).reshape(-1)
+    return float(np.nan_to_num(abs(box[2] * box[3]))) if box.size == 4 else 0.0
+
+
 def anonymize(image: np.ndarray, faces, config: AnonymizeConfig,
               span: tuple | None = None) -> np.ndarray:
     """A copy of image with every face's region hidden; image itself is left as it was.
@@ -320,7 +325,9 @@ def anonymize(image: np.ndarray, faces, config: AnonymizeConfig,
     _check_image(image)
     out = image.copy()
     levels = levels_per_unit(image, span) if faces and config.method != 'fill' else 0.0
-    for face in faces:
+    # Largest first: a face's own hiding is the last to touch it, so a big region around it
+    # (a false box, or the same face from a turned scan) never undoes a flattening.
+    for face in sorted(faces, key=_area, reverse=True):
         _hide_face(out, face, config, levels)
     return out
 

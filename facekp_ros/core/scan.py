@@ -87,7 +87,9 @@ class Candidates:
 
     def merged(self, nms_threshold: float, min_size: float) -> 'Candidates':
         """Boxes of at least min_size px per side, overlapping ones (IoU > nms_threshold)
-        merged into the best-scoring one; best first."""
+        merged into the best-scoring one; best first. (Preferring the upright view's box
+        over a turned view's left 8.5 % of 200 photos turned 90 degrees visible: the upright
+        view still sees such faces, weakly, with boxes that miss them.)"""
         big = np.flatnonzero(self.boxes[:, 2:].min(1) >= min_size) if len(self.scores) \
             else np.zeros(0, int)
         kept = cv2.dnn.NMSBoxes(self.boxes[big].tolist(), self.scores[big].tolist(), 0.0,
@@ -157,17 +159,22 @@ class ScanPlan:
                        for tile in _tiles(image_hw, scale, self.tile_size, reach)]
         return passes
 
-    def view_plan(self, degrees: float) -> 'ScanPlan':
-        """The plan a view turned by degrees is scanned with."""
-        if degrees % 360 == 0 or self.roll_scale == 1.0:
+    def view_plan(self, degrees: float, image_hw) -> 'ScanPlan':
+        """The plan a view turned by degrees is scanned with: at roll_scale times the
+        upright scan's scale, its canvas corners not counted against working_size (they
+        would shrink the view below the image's own scale, and call the small-face pass)."""
+        if degrees % 360 == 0:
             return self
-        return replace(self, input_scale=self.input_scale * self.roll_scale)
+        stretch = max(turned_size(image_hw, degrees)) / max(image_hw)
+        return replace(self, input_scale=self.input_scale * self.roll_scale,
+                       working_size=round(self.working_size * stretch))
 
     def network_pixels(self, image_hw) -> int:
         """Pixels the network processes per image: what the scan's time is proportional to."""
         total = 0
         for degrees in self.roll_views:
-            plan, turned_hw = self.view_plan(degrees), turned_size(image_hw, degrees)
+            plan = self.view_plan(degrees, image_hw)
+            turned_hw = turned_size(image_hw, degrees)
             total += sum(round((x1 - x0) * s) * round((y1 - y0) * s)
                          for s, (x0, y0, x1, y1), _ in plan.passes(turned_hw))
         return total
@@ -249,7 +256,8 @@ def scan(detector, bgr: np.ndarray, plan: ScanPlan, threshold: float) -> Candida
         if degrees % 360 == 0:
             parts.append(_scan_view(detector, bgr, plan, threshold))
             continue
-        parts.append(_scan_turned(detector, bgr, plan.view_plan(degrees), degrees, threshold))
+        view_plan = plan.view_plan(degrees, bgr.shape[:2])
+        parts.append(_scan_turned(detector, bgr, view_plan, degrees, threshold))
     return Candidates.join(parts)
 
 
