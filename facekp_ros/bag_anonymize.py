@@ -1,6 +1,8 @@
-"""`facekp bag IN OUT`: a copy of a ROS 2 bag with every face in every image hidden.
+"""`facekp bag IN OUT`: a copy of a ROS 2 or ROS 1 bag with every face in every image hidden.
 
-Works on sqlite3 and mcap bags without a ROS install (rosbags). Every image in every message
+Works on every rosbag2 storage variant (bag_rosbag2) and ROS 1 bags (bag_ros1) without a ROS
+install; everything but the images is copied as it was, and the copy's messages per topic are
+checked against the input's before it is renamed into place. Every image in every message
 is anonymized (bag_images: sensor_msgs and foxglove_msgs images, also nested or in arrays);
 a topic whose images cannot be anonymized (video) stops the bag before anything is written.
 Depth images and topics without images are copied unchanged; the report says per topic what
@@ -12,6 +14,8 @@ failure or a kill never leaves a partial bag at OUT. The report names the input 
 from (finished_report tells a finished output of an unchanged input from anything else).
 """
 import dataclasses
+import errno
+import functools
 import hashlib
 import json
 import os
@@ -19,8 +23,9 @@ import pathlib
 import shutil
 import sys
 
-from rosbags.rosbag2 import StoragePlugin, Writer
+import cv2
 
+from facekp_ros.bag_distros import DEFAULT_DISTRO
 from facekp_ros.bag_images import (
     check_supported,
     decode_image,
@@ -30,11 +35,18 @@ from facekp_ros.bag_images import (
     replace_images,
     type_plan,
 )
-from facekp_ros.bag_io import UndeserializableMessageError, deserialize, open_reader
+from facekp_ros.bag_io import BagReadError, UndeserializableMessageError, deserialize
 from facekp_ros.bag_outputs import partial_name, stale_partials
+from facekp_ros.bag_ros1 import Ros1Bag
+from facekp_ros.bag_rosbag2 import Rosbag2
+from facekp_ros.core.haar import HAAR_CASCADES
+from facekp_ros.core.keypoints import resolve_model
 from facekp_ros.core.pipeline import FacePipeline, PipelineConfig
+from facekp_ros.core.retinaface import model_source
 
 REPORT = 'privacy_report.json'
+ROS1_SUFFIX = '.bag'  # a ROS 1 bag file; anything else is a rosbag2 folder or file
+WRITE_ERRORS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO)  # a full disk, a limit
 LOWEST_SCORES_KEPT = 10  # masked detections listed per topic for a reviewer
 FRAMES_LISTED = 100  # frames with mask-only faces listed per topic (all are counted)
 
@@ -96,6 +108,10 @@ def check_paths(source: pathlib.Path, target: pathlib.Path) -> None:
     if inside.is_dir() and (resolved == inside or inside in resolved.parents):
         raise ValueError(f'output {target} is inside the input bag {source}: choose a path '
                          'outside it')
+    if is_ros1(source) != is_ros1(target):
+        raise ValueError(f'output {target}: a ROS 1 bag (.bag) is copied as a ROS 1 bag and a '
+                         'ROS 2 bag as a ROS 2 bag folder: name the output after its input '
+                         f'({"ending" if is_ros1(source) else "not ending"} in .bag)')
     if not target.parent.resolve().is_dir():
         raise FileNotFoundError(f'folder {target.parent} for the output does not exist: '
                                 'create it first')
@@ -113,13 +129,54 @@ def input_signature(source: pathlib.Path, config: PipelineConfig, depth_topics=(
     return {'path': str(source), 'files': len(files), 'bytes': sum(s.st_size for s in stats),
             'mtime_ns': max((s.st_mtime_ns for s in stats), default=0),
             'settings': hashlib.sha256(repr((shaping, sorted(depth_topics)) if depth_topics
-                                            else shaping).encode()).hexdigest()[:16]}
+                                            else shaping).encode()).hexdigest()[:16],
+            'models': models_digest(config)}
+
+
+def models_digest(config: PipelineConfig) -> str:
+    """A digest of the bytes of the model files config's stages load: a model replaced at
+    the same path changes it, so its bags are redone."""
+    detection = config.detection
+    if detection.detector == 'retinaface':
+        sources = [model_source(detection.detector_model)]
+    else:
+        sources = [cv2.data.haarcascades + name for name in HAAR_CASCADES]
+    if config.keypoints:
+        sources.append(str(resolve_model(config.keypoints.model)))
+    digest = hashlib.sha256()
+    for source in sources:
+        if isinstance(source, bytes):
+            digest.update(hashlib.sha256(source).digest())
+        else:
+            stat = os.stat(source)
+            digest.update(_file_digest(str(source), stat.st_size, stat.st_mtime_ns))
+    return digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=16)
+def _file_digest(path: str, size: int, mtime_ns: int) -> bytes:  # noqa: ARG001 - cache keys
+    digest = hashlib.sha256()
+    with open(path, 'rb') as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.digest()
+
+
+def is_ros1(path) -> bool:
+    return pathlib.Path(path).suffix == ROS1_SUFFIX
+
+
+def report_path(target) -> pathlib.Path:
+    """Where the report of the output bag at target is: inside a rosbag2 folder, beside a
+    ROS 1 bag file (<name>.bag.privacy_report.json)."""
+    target = pathlib.Path(target)
+    return target.with_name(f'{target.name}.{REPORT}') if is_ros1(target) else target / REPORT
 
 
 def read_report(target: pathlib.Path) -> dict | None:
-    """The report inside the output bag at target; None when it is missing or unreadable."""
+    """The report of the output bag at target; None when it is missing or unreadable."""
     try:
-        report = json.loads((pathlib.Path(target) / REPORT).read_text())
+        report = json.loads(report_path(target).read_text())
     except (OSError, ValueError):
         return None
     return report if isinstance(report, dict) and isinstance(report.get('input'), dict) \
@@ -140,50 +197,62 @@ def topic_reports(report: dict) -> dict:
     return {k: v for k, v in report.items() if k.startswith('/')}
 
 
-def _storage_of(source: pathlib.Path) -> StoragePlugin:
-    mcap = source.suffix == '.mcap' or (source.is_dir() and any(source.glob('*.mcap')))
-    return StoragePlugin.MCAP if mcap else StoragePlugin.SQLITE3
-
-
 def anonymize_bag(source, target, config: PipelineConfig | None = None,
-                  progress=None, warn=None, started=None, depth_topics=()) -> dict:
+                  progress=None, warn=None, started=None, depth_topics=(),
+                  ros_distro=DEFAULT_DISTRO) -> dict:
     """Writes the anonymized copy at target; returns its report: {topic: what was done to it
-    (TopicReport as dict for a type that holds images)} and 'input': input_signature (taken
-    before reading, so a change during the run shows).
+    (TopicReport as dict for a type that holds images)}, 'messages': {topic: counts}
+    (check_counts) and 'input': input_signature (taken before reading, so a change during the
+    run shows). A copy whose counts differ from its input's raises LostMessagesError and is
+    not written.
 
     warn(text) gets one line per message left out (default: stderr); started(n) the number
     of messages once the bag is open, progress() is called after each. depth_topics: more
-    topics whose 16UC1/32FC1 images are depth (copied unchanged)."""
+    topics whose 16UC1/32FC1 images are depth (copied unchanged). ros_distro: the type store
+    for a bag that names no distro."""
     source, target = pathlib.Path(source), pathlib.Path(target)
     check_paths(source, target)
     config = config or PipelineConfig(keypoints=None, annotate=None)
     signature = input_signature(source, config, depth_topics)
     warn = warn or (lambda text: print(f'facekp: {text}', file=sys.stderr))
-    # The bag is written as <partial>/<target name>: rosbags names its files after their
-    # folder, so they get the final name, whichever process wrote them.
+    # The bag is written as <partial>/<target name>, its files named after it, and renamed.
     partial = partial_name(target)
     for stale in [partial, *stale_partials(target)]:  # this pid's, and those of killed runs
         shutil.rmtree(stale, ignore_errors=True)
-    reader = open_reader(source)
     try:
-        topics = _topic_reports(reader)
+        bag = Ros1Bag(source) if is_ros1(source) else Rosbag2(source, ros_distro)
+    except BagReadError as error:
+        raise ValueError(f'cannot read bag {source}: {error}') from error
+    try:
+        topics = _topic_reports(bag)
         partial.mkdir()
         if started:
-            started(reader.message_count)
+            started(bag.message_count)
         written = partial / target.name
-        copier = _Copier(reader, topics, config, warn, tuple(depth_topics))
-        copier.copy(written, _storage_of(source), progress)
+        copier = _Copier(bag, topics, config, warn, tuple(depth_topics))
+        counts = bag.copy(written, copier.wants, copier.anonymized, progress)
         summary = {topic: report if isinstance(report, dict) else dataclasses.asdict(report)
                    for topic, report in topics.items()}
+        summary['messages'] = counts
+        summary['ros_distro'] = bag.distro  # whose type store read the images
         summary['input'] = signature
-        (written / REPORT).write_text(json.dumps(summary, indent=1) + '\n')
-        os.rename(written, target)
+        report = report_path(written)
+        report.write_text(json.dumps(summary, indent=1) + '\n')
+        os.rename(written, target)  # a folder's report goes with it
+        if is_ros1(target):  # last: the report tells a finished output
+            os.rename(report, report_path(target))
         partial.rmdir()
+    except BagReadError as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise ValueError(f'cannot read bag {source}: {error}') from error
+    except OSError as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        if error.errno in WRITE_ERRORS:  # named after the output, not its hidden partial
+            raise OSError(error.errno, error.strerror, str(target)) from error
+        raise
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    finally:
-        reader.close()
     return summary
 
 
@@ -201,6 +270,13 @@ def _topic_reports(reader) -> dict:
     return reports
 
 
+@dataclasses.dataclass
+class _Listed:
+    """Connections and the typestore that reads them, as _topic_reports takes them."""
+    connections: list
+    typestore: object
+
+
 class _Copier:
     """Copies every message, anonymizing the images in them: one FacePipeline (tracks) per
     image stream, that is per topic and place in the message."""
@@ -209,28 +285,21 @@ class _Copier:
         self.reader, self.reports, self.config = reader, reports, config
         self.warn, self.depth_topics, self.pipelines = warn, depth_topics, {}
 
-    def copy(self, target: pathlib.Path, plugin, progress) -> None:
-        reader = self.reader
-        with Writer(target, version=8, storage_plugin=plugin) as writer:
-            out = {c.id: writer.add_connection(
-                c.topic, c.msgtype, typestore=reader.typestore,
-                serialization_format=c.ext.serialization_format,
-                offered_qos_profiles=c.ext.offered_qos_profiles) for c in reader.connections}
-            for connection, stamp, raw in reader.messages():
-                report = self.reports[connection.topic]
-                if not isinstance(report, dict):
-                    raw = self._anonymized(connection, stamp, raw, report)
-                if raw is not None:
-                    writer.write(out[connection.id], stamp, raw)
-                if progress:
-                    progress()
+    def wants(self, connection) -> bool:
+        """Whether connection's type holds images (its messages go through anonymized)."""
+        if connection.topic not in self.reports:  # a channel the metadata does not list
+            self.reports.update(_topic_reports(_Listed([connection], self.reader.typestore)))
+        return not isinstance(self.reports[connection.topic], dict)
+
+    def anonymized(self, connection, stamp, raw):
+        return self._anonymized(connection, stamp, raw, self.reports[connection.topic])
 
     def _anonymized(self, connection, stamp, raw, report):
         """The serialized message with its images anonymized (raw itself when none changed),
         or None when it cannot be read."""
         topic = connection.topic
         try:
-            msg = deserialize(self.reader, connection, raw)
+            msg = deserialize(self.reader.codec, connection, raw)
         except UndeserializableMessageError as error:
             report.messages_undeserializable += 1
             self.warn(f'{topic}: message at {stamp} ns left out, cannot be deserialized '
@@ -254,10 +323,7 @@ class _Copier:
                 return None
         if not replaced:
             return raw  # depth only, or no image in this message: the very same bytes
-        msg = replace_images(msg, replaced)
-        if hasattr(connection.ext, 'serialization_format'):
-            return self.reader.typestore.serialize_cdr(msg, connection.msgtype)
-        return self.reader.typestore.serialize_ros1(msg, connection.msgtype)
+        return self.reader.codec.serialize(replace_images(msg, replaced), connection.msgtype)
 
     def _hidden(self, where: str, image, stamp: int, index: int, report):
         """The image object with its faces hidden; ValueError when it cannot be decoded."""

@@ -20,6 +20,7 @@ import threading
 from importlib import metadata
 
 from facekp_ros import parameters as p
+from facekp_ros.bag_distros import DEFAULT_DISTRO, DISTROS
 from facekp_ros.cli_media import CliError, run_images
 from facekp_ros.core.pipeline import PipelineConfig
 
@@ -154,14 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     audio.add_argument('--no-audio', dest='keep_audio', action='store_false',
                        help='write the video without its audio')
     bag = commands.add_parser(
-        'bag', help='anonymize every image topic of ROS 2 bags',
+        'bag', help='anonymize every image topic of ROS 2 and ROS 1 bags',
         usage='facekp bag INPUT [OUTPUT] [options]\n'
               '       facekp bag INPUT... --out ROOT [--workers N | --ray [ADDRESS]] [options]')
     bag.add_argument('inputs', nargs='+', metavar='INPUT',
-                     help='rosbag2 folder, .mcap or .db3, or a folder of them (searched '
-                     'recursively); never modified. Without --out, a second INPUT is the '
-                     'OUTPUT: a new bag folder (must not exist; default <input>_anonymized '
-                     'beside the input), or for a folder of bags, the folder of their outputs')
+                     help='rosbag2 folder, .mcap or .db3, ROS 1 .bag, or a folder of them '
+                     '(searched recursively); never modified. Without --out, a second INPUT is '
+                     'the OUTPUT: a new bag folder, or .bag file for a ROS 1 bag (must not '
+                     'exist; default <input>_anonymized beside the input), or for a folder of '
+                     'bags, the folder of their outputs')
     bag.add_argument('--out', '-o', metavar='ROOT',
                      help='folder of the outputs of many bags, mirrored from the inputs; a '
                      'second run skips the bags finished there and redoes the others')
@@ -171,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run the bags as Ray tasks: on the cluster at ADDRESS ('auto': the "
                      "one this machine belongs to), or on a Ray instance started for the run "
                      "(no ADDRESS, or 'local'); needs requirements/fleet.txt")
+    bag.add_argument('--ros-distro', choices=DISTROS, default=DEFAULT_DISTRO,
+                     help='the message types of a bag that carries no definitions and names '
+                     'no distro (sqlite3 bags of Foxy to Humble); default %(default)s, whose '
+                     'image types are those of every distro from Foxy to Rolling')
     bag.add_argument('--depth-topics', type=lambda text: [t for t in text.split(',') if t],
                      action='extend', default=[], metavar='TOPIC[,TOPIC...]',
                      help='more topics whose 16UC1/32FC1 images are depth maps, copied '
@@ -197,7 +203,8 @@ def run_bag(args) -> int:
     if args.ray is not None or args.workers is not None:
         raise CliError('--workers and --ray share many bags out: for one bag, give --out ROOT '
                        'or leave them out')
-    return _run_one(args, source, named or source.with_name(source.stem + '_anonymized'))
+    ros1 = '.bag' if source.suffix == '.bag' else ''  # a ROS 1 bag's copy is a .bag file
+    return _run_one(args, source, named or source.with_name(f'{source.stem}_anonymized{ros1}'))
 
 
 def _run_many(args, inputs, root) -> int:
@@ -209,7 +216,7 @@ def _run_many(args, inputs, root) -> int:
 
     try:
         return run_fleet(inputs, root, config_for, args.workers, args.ray, args.quiet,
-                         args.depth_topics)
+                         args.ros_distro, args.depth_topics)
     except Exception as error:  # noqa: BLE001 - every failure is one line, no traceback
         raise CliError(describe_failure(error, root)) from None
 
@@ -217,7 +224,7 @@ def _run_many(args, inputs, root) -> int:
 def _run_one(args, source, target) -> int:
     from tqdm import tqdm
 
-    from facekp_ros.bag_anonymize import REPORT, anonymize_bag, topic_reports
+    from facekp_ros.bag_anonymize import anonymize_bag, report_path, topic_reports
     from facekp_ros.bag_outputs import describe_failure, locks_above
 
     config = pipeline_config(args, annotate=False)
@@ -225,6 +232,7 @@ def _run_one(args, source, target) -> int:
         try:
             with locks_above(target):
                 report = anonymize_bag(source, target, config, progress=bar.update,
+                                       ros_distro=args.ros_distro,
                                        depth_topics=args.depth_topics)
         except KeyboardInterrupt as stop:  # the partial output is already removed
             print(f'facekp: {source}: stopped, {target} not written', file=sys.stderr)
@@ -235,7 +243,7 @@ def _run_one(args, source, target) -> int:
         numbers = ', '.join(f'{k} {v}' for k, v in counts.items() if isinstance(v, int))
         print(f"{topic} ({counts['msgtype']}): {counts['action']}"
               + (f' ({numbers})' if numbers else ''))
-    print(f'wrote {target} and {target / REPORT}')
+    print(f'wrote {target} and {report_path(target)}')
     return 0
 
 

@@ -14,12 +14,15 @@ import time
 from facekp_ros.bag_anonymize import (
     anonymize_bag,
     finished_report,
+    is_ros1,
     read_report,
+    report_path,
     topic_reports,
 )
+from facekp_ros.bag_distros import DEFAULT_DISTRO
 from facekp_ros.bag_outputs import describe_failure, stale_partials
 
-BAG_SUFFIXES = ('.mcap', '.db3')  # lone bag files; a rosbag2 folder holds metadata.yaml
+BAG_SUFFIXES = ('.mcap', '.db3', '.bag')  # lone bag files; a rosbag2 folder holds metadata.yaml
 PROGRESS_EVERY_S = 0.25  # progress events a worker sends at most this often
 COUNTS = ('frames', 'faces_seen', 'frames_fully_masked', 'frames_with_held_faces',
           'frames_masked_not_reported', 'frames_left_out', 'messages_undeserializable')
@@ -38,6 +41,7 @@ class BagJob:
     name: str  # the output's path under the output root: how the bag is named to the user
     source: str
     target: str
+    ros_distro: str = DEFAULT_DISTRO  # the type store of a bag that names no distro
     depth_topics: tuple = ()  # more topics whose 16UC1/32FC1 images are depth
 
 
@@ -65,8 +69,8 @@ def find_bags(folder: pathlib.Path) -> list:
 def plan(inputs, root) -> list:
     """The BagJobs of inputs (bags or folders of bags), each output mirrored under root: at
     its path relative to the input folder (under the folder's name when there are several
-    inputs), a bag given itself under its name; a lone file's output is a bag folder named
-    without the suffix. Raises
+    inputs), a bag given itself under its name; a lone rosbag2 file's output is a bag folder
+    named without the suffix (a ROS 1 bag's is a .bag file). Raises
     FileNotFoundError / ValueError naming the input and the fix when nothing can be done."""
     root, sources = pathlib.Path(root), [pathlib.Path(i) for i in inputs]
     for source in sources:
@@ -80,7 +84,8 @@ def plan(inputs, root) -> list:
         prefix = pathlib.Path(source.resolve().name if several else '')
         for bag in bags:
             relative = pathlib.Path(bag.name) if bag == source else bag.relative_to(source)
-            name = prefix / (relative.with_suffix('') if bag.is_file() else relative)
+            lone = bag.is_file() and not is_ros1(bag)  # a ROS 1 bag's copy is a .bag file
+            name = prefix / (relative.with_suffix('') if lone else relative)
             if name in claimed:
                 raise ValueError(f'{claimed[name]} and {bag} would both be written to '
                                  f'{root / name}: rename one, or anonymize them in two runs')
@@ -100,11 +105,11 @@ def _bags_of(source: pathlib.Path) -> list:
         return [source]
     if not source.is_dir():
         raise ValueError(f'input {source} is not a bag: give a rosbag2 folder (with '
-                         'metadata.yaml), a .mcap or .db3 file, or a folder of them')
+                         'metadata.yaml), a .mcap, .db3 or ROS 1 .bag file, or a folder of them')
     found = find_bags(source)
     if not found:
         raise ValueError(f'no bags found in {source}: a rosbag2 folder holds metadata.yaml, '
-                         'a lone bag ends in .mcap or .db3')
+                         'a lone bag ends in .mcap, .db3 or .bag')
     return found
 
 
@@ -142,7 +147,11 @@ def prepare(job: BagJob, config, warn) -> dict | None:
     if old and old['input'].get('path') == str(pathlib.Path(job.source).resolve()):
         warn(f'{job.name}: the input or the settings changed since {target} was written: '
              'writing it again')
-        shutil.rmtree(target)
+        if is_ros1(target):
+            target.unlink()
+            report_path(target).unlink()
+        else:
+            shutil.rmtree(target)
         return None
     raise FileExistsError(f'output {target} already exists and is not the anonymized copy of '
                           f'{job.source}: move it away, or choose another output folder')
@@ -186,7 +195,7 @@ def run_job(job: BagJob, config, sink=None) -> dict:
     try:
         report = anonymize_bag(job.source, job.target, config, progress=events.step,
                                warn=events.warn, started=events.started,
-                               depth_topics=job.depth_topics)
+                               ros_distro=job.ros_distro, depth_topics=job.depth_topics)
     except Exception as error:  # noqa: BLE001 - one bad bag must not stop the others
         return {'status': 'failed', 'error': describe_failure(error, job.target)}
     finally:

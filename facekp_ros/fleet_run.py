@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from facekp_ros import fleet
 from facekp_ros.bag_anonymize import REPORT
+from facekp_ros.bag_distros import DEFAULT_DISTRO
 from facekp_ros.bag_outputs import lock_root
 
 WORKER_DIED = ('its worker process ended unexpectedly (killed, out of memory or crashed): run '
@@ -164,11 +165,11 @@ def _sort_out(jobs: list, config) -> tuple:
 
 
 def run_fleet(inputs, root, config_for, workers=None, ray=None, quiet=False,
-              depth_topics=()) -> int:
+              ros_distro=DEFAULT_DISTRO, depth_topics=()) -> int:
     """Anonymizes every bag of inputs under root; the exit code (0 all done, 1 some bags
     failed, 2 none done; 130 interrupted). config_for(threads) -> PipelineConfig."""
     start, root = time.perf_counter(), pathlib.Path(root)
-    jobs = [dataclasses.replace(job, depth_topics=tuple(depth_topics))
+    jobs = [dataclasses.replace(job, ros_distro=ros_distro, depth_topics=tuple(depth_topics))
             for job in fleet.plan(inputs, root)]
     if ray is not None and importlib.util.find_spec('ray') is None:  # before touching ROOT
         raise ValueError(fleet.RAY_MISSING)

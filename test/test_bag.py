@@ -171,3 +171,29 @@ def test_facekp_bag_command(tmp_path, capsys):
     assert out.err.count('left out') == 2
     assert main(['bag', str(tmp_path / 'in'), str(tmp_path / 'in_anonymized')]) == 2
     assert 'already exists' in capsys.readouterr().err
+
+
+def test_a_replaced_model_file_makes_a_finished_bag_redone(tmp_path):
+    """The resume check covers the bytes of the models in use, not only their paths."""
+    from facekp_ros.bag_anonymize import finished_report, input_signature
+    from facekp_ros.core.detection import DetectionConfig
+    from facekp_ros.core.pipeline import PipelineConfig
+    from facekp_ros.core.retinaface import PRIVACY_MODEL, stock_onnx
+
+    model = tmp_path / 'detector.onnx'
+    model.write_bytes(PRIVACY_MODEL.read_bytes())
+    config = PipelineConfig(detection=DetectionConfig(detector_model=str(model)),
+                            keypoints=None, annotate=None)
+    source = tmp_path / 'in'
+    write_bag(source, StoragePlugin.MCAP, frames=1)
+    anonymize_bag(source, tmp_path / 'out', config, warn=lambda text: None)
+    assert finished_report(source, tmp_path / 'out', config) is not None
+    before = input_signature(source, config)
+    model.write_bytes(stock_onnx())  # another model at the same path
+    after = input_signature(source, config)
+    assert after['settings'] == before['settings'] and after['models'] != before['models']
+    assert finished_report(source, tmp_path / 'out', config) is None
+    shipped = PipelineConfig(keypoints=None, annotate=None)
+    haar = PipelineConfig(detection=DetectionConfig(detector='haar'), keypoints=None,
+                          annotate=None)
+    assert len({input_signature(source, c)['models'] for c in (config, shipped, haar)}) == 3

@@ -6,6 +6,8 @@ import numpy as np
 from facekp_ros.core.checks import FINITE, check_range
 from facekp_ros.core.scan import Candidates
 
+FACE_CASCADE, EYE_CASCADE = 'haarcascade_frontalface_default.xml', 'haarcascade_eye.xml'
+HAAR_CASCADES = (FACE_CASCADE, EYE_CASCADE)  # OpenCV's files (cv2.data)
 EYE_SEARCH_WIDTH = 160  # px: faces narrower than this are enlarged for the eye search
 
 
@@ -37,8 +39,8 @@ class HaarFaceDetector:
         check_range('scale_factor', scale_factor, (1.0, 2.0), low_open=True)
         check_range('min_neighbors', min_neighbors, (0, 100), integer=True)
         check_range('min_face_size', min_face_size, (1, FINITE), hint='px')
-        self.faces = _cascade('haarcascade_frontalface_default.xml')
-        self.eyes = _cascade('haarcascade_eye.xml') if detect_eyes else None
+        self.faces = _cascade(FACE_CASCADE)
+        self.eyes = _cascade(EYE_CASCADE) if detect_eyes else None
         self.scale_factor, self.min_neighbors = float(scale_factor), int(min_neighbors)
         self.min_face_size = round(min_face_size)
 
