@@ -259,6 +259,38 @@ def _anonymize_pngs(frames, work: pathlib.Path, name: str, options: list) -> Tal
     return tally
 
 
+def exif_portrait_table(data: pathlib.Path, work: pathlib.Path, extra: list) -> None:
+    """The Beatles saved as a phone saves a sideways shot: turned pixels and an Orientation
+    tag (3: upside down, 6 and 8: a portrait held either way)."""
+    from PIL import Image
+    upright = cv2.imread(str(data / 'scenes' / 'the_beatles.jpg'))[..., ::-1]
+    stored = {3: np.rot90(upright, 2), 6: np.rot90(upright, 1), 8: np.rot90(upright, -1)}
+    print('### Phone photos (the Beatles, 4 faces, stored turned with an EXIF Orientation '
+          'tag)\n')
+    print('| orientation | stored as | faces reported | output upright (3648x2406) | s |')
+    print('|---:|---|---:|---|---:|')
+    for orientation, pixels in stored.items():
+        photo, out, report = (work / f'phone{orientation}.jpg', work / f'phone{orientation}'
+                              '_out.jpg', work / f'phone{orientation}.json')
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.fromarray(np.ascontiguousarray(pixels)).save(photo, exif=exif, quality=92)
+        seconds = facekp('image', str(photo), '--anonymize', '--out', str(out), '--json',
+                         str(report), '--no-keypoints', *extra)
+        faces = len(json.loads(report.read_text())['faces'])
+        # Upright: its pixels (faces hidden) are near the upright photo's, far from the
+        # stored ones turned back the wrong way; read as stored, whatever tag it has.
+        written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+        truth = upright[..., ::-1].astype(np.int16)
+        shown = 'NO'
+        if written is not None and written.shape[:2] == upright.shape[:2]:
+            near, far = np.abs(written - truth).mean(), np.abs(written - truth[::-1, ::-1]).mean()
+            shown = 'yes' if near < 0.5 * far else 'NO'
+        print(f'| {orientation} | {pixels.shape[1]}x{pixels.shape[0]} | {faces} | {shown} | '
+              f'{seconds:.1f} |')
+    print()
+
+
 def rolled_tables(data: pathlib.Path, work: pathlib.Path, extra: list, count: int) -> None:
     """faces68/test photos turned whole; tiny faces rolled up to +-60 degrees."""
     from facekp_ros.core.scan import turned_view
@@ -299,7 +331,7 @@ def main() -> None:
     parser.add_argument('--data', type=pathlib.Path, default=REPO.parent / 'shared' / 'data')
     parser.add_argument('--frames', type=int, default=300, help='one-face frames')
     parser.add_argument('--skip', nargs='*', default=[],
-                        choices=['small', 'depth', 'faces68', 'scenes', 'rolled'])
+                        choices=['small', 'depth', 'faces68', 'scenes', 'exif', 'rolled'])
     parser.add_argument('--encodings', nargs='*', default=[*pf.ENCODINGS, FOXGLOVE],
                         choices=[*pf.ENCODINGS, FOXGLOVE], help='small-face bags to write')
     parser.add_argument('--rolled', type=int, default=200,
@@ -325,6 +357,8 @@ def main() -> None:
             faces68_table(args.data, work, extra)
         if 'scenes' not in args.skip:
             scenes_table(args.data, work, extra)
+        if 'exif' not in args.skip:
+            exif_portrait_table(args.data, work, extra)
         if 'rolled' not in args.skip:
             rolled_tables(args.data, work, extra, args.rolled)
 

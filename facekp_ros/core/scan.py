@@ -95,11 +95,31 @@ class Candidates:
         kept = cv2.dnn.NMSBoxes(self.boxes[big].tolist(), self.scores[big].tolist(), 0.0,
                                 nms_threshold) if len(big) else []
         chosen = big[np.asarray(kept, int).reshape(-1)]
-        return self.select(chosen[np.argsort(-self.scores[chosen], kind='stable')])
+        chosen = chosen[np.argsort(-self.scores[chosen], kind='stable')]
+        return self.select(_not_inside_better(self.boxes, chosen))
 
     def faces(self) -> list:
         return [Face(box=b, score=float(s), landmarks=p)
                 for b, s, p in zip(self.boxes, self.scores, self.landmarks)]
+
+
+# A candidate this much inside a better one is part of that face (a turned view's box on its
+# eyes or mouth): hidden again at finer cells, it would only add seams to its blur.
+INSIDE_SHARE = 0.8
+
+
+def _not_inside_better(boxes: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """order (best first) without the boxes lying INSIDE_SHARE or more inside a better one."""
+    kept = []
+    for index in order:
+        x, y, w, h = boxes[index]
+        area = max(float(w * h), 1e-6)
+        inside = any(max(0.0, min(x + w, bx + bw) - max(x, bx))
+                     * max(0.0, min(y + h, by + bh) - max(y, by)) >= INSIDE_SHARE * area
+                     for bx, by, bw, bh in boxes[kept])
+        if not inside:
+            kept.append(index)
+    return np.asarray(kept, int)
 
 
 @dataclass(frozen=True)
