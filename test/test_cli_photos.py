@@ -241,9 +241,12 @@ def test_ctrl_c_between_or_during_images_leaves_only_whole_files(data, tmp_path)
     folder.mkdir()
     for index in range(30):
         (folder / f'{index:02d}.jpg').write_bytes((data / 'scenes' / 'obamas.jpg').read_bytes())
+    # As from a terminal: a test run started in the background has SIGINT ignored, and a
+    # child would inherit that.
     process = subprocess.Popen([sys.executable, '-m', 'facekp_ros.cli', 'image', str(folder),
                                 '--anonymize', '--out', str(out), '--quiet'],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (out.is_dir() and any(p.name.endswith('.jpg') for p in out.iterdir())):
         assert process.poll() is None and time.monotonic() < deadline

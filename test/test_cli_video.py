@@ -101,8 +101,11 @@ def test_a_rotated_phone_video_is_searched_and_written_upright(tmp_path):
 
 
 def _facekp(*args) -> subprocess.Popen:
+    # As from a terminal: a test run started in the background has SIGINT ignored, and a
+    # child would inherit that.
     return subprocess.Popen([sys.executable, '-m', 'facekp_ros.cli', *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_partial(folder, process, timeout_s=60.0) -> None:
