@@ -304,7 +304,7 @@ def rolled_tables(data: pathlib.Path, work: pathlib.Path, extra: list, count: in
         frames = []
         for name, image, points in photos:
             view, to_image = turned_view(image, degrees)
-            forward = np.linalg.inv(np.vstack([to_image, [0, 0, 1]]))[:2]
+            forward = cv2.invertAffineTransform(to_image)
             frames.append(pf.LabelledFrame(name, 'none', view,
                                            [points @ forward[:, :2].T + forward[:, 2]]))
         _anonymize_pngs(frames, work, f'turned {degrees} deg, facekp default', extra)

@@ -76,7 +76,7 @@ def _zoom(text: str):
 
 
 def _option(parser, param) -> None:
-    flag, default = flag_of(param.name), OFFLINE_DEFAULTS.get(param.name, param.default)
+    flag, default = flag_of(param.name), DEFAULTS[param.name]
     help_text = param.description
     if isinstance(default, bool):
         parser.add_argument(flag, dest=param.name, action=argparse.BooleanOptionalAction,

@@ -1,5 +1,6 @@
 """Faces at any roll: turned scans find them, and their hidden region turns with them.
 Scored by the rule of ../shared/notes/privacy-scoring.md on labelled faces68 test photos."""
+import cv2
 import numpy as np
 import pytest
 from images import faces68_test_image
@@ -17,8 +18,7 @@ def turned_photo(data, index: int, degrees: float):
     """A faces68 test photo turned whole by degrees, with its 68 labels turned alike."""
     image, points = faces68_test_image(data, index)
     view, to_image = turned_view(image, degrees)
-    forward = np.vstack([to_image, [0, 0, 1]])
-    forward = np.linalg.inv(forward)[:2]
+    forward = cv2.invertAffineTransform(to_image)
     return view, points @ forward[:, :2].T + forward[:, 2]
 
 
@@ -55,7 +55,7 @@ def test_a_turned_view_maps_back_exactly(degrees):
     if degrees % 90 == 0:
         assert view.shape[:2] == (image.shape[:2] if degrees % 180 == 0 else (64, 48))
     ys, xs = np.mgrid[10:40:7, 12:50:9]
-    forward = np.linalg.inv(np.vstack([to_image, [0, 0, 1]]))[:2]
+    forward = cv2.invertAffineTransform(to_image)
     points = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
     in_view = points @ forward[:, :2].T + forward[:, 2]
     back = in_view @ to_image[:, :2].T + to_image[:, 2]
@@ -158,7 +158,6 @@ def test_half_scale_turned_scans_find_the_same_faces(data):
 def test_every_roll_reports_the_four_beatles_and_nothing_else(data):
     """Turned views find a few more non-faces (the Beatles' background held a blob one
     scored 0.936): what only they find is reported from TURNED_REPORT_SCORE on."""
-    import cv2
     beatles = cv2.imread(str(data / 'scenes' / 'the_beatles.jpg'))
     result = FaceFinder(DetectionConfig(plan=ScanPlan(up_to_native=True,
                                                       roll_coverage=180))).find(beatles)
@@ -169,7 +168,6 @@ def test_a_box_inside_a_better_one_is_part_of_that_face(data):
     """A turned view boxed the middle of an upright face (score 0.40, 88 % inside the face's
     box): hidden again at finer cells it put seams in the blur, and the scoring rule counted
     the face as visible (detail 0.37 > 0.35). It is merged into the face."""
-    import cv2
     image = cv2.imread(str(data / 'faces68' / 'test' / 'Tom_Coughlin_51.jpg'))
     labels = dict((p.name, points) for p, points in pf.read_labels(data, 'test'))
     result = FaceFinder(DetectionConfig(plan=ScanPlan(up_to_native=True,

@@ -308,8 +308,8 @@ def _hide_face(out: np.ndarray, face, config: AnonymizeConfig, levels: float) ->
 
 
 def _area(face) -> float:
-    box = np.asarray(face.box, np.float64).reshape(-1)
-    return float(np.nan_to_num(abs(box[2] * box[3]))) if box.size == 4 else 0.0
+    _, _, w, h = face_box(face.box)  # ValueError for a box that is not usable, as below
+    return w * h
 
 
 def anonymize(image: np.ndarray, faces, config: AnonymizeConfig,

@@ -55,10 +55,11 @@ class Candidates:
                    np.concatenate([p.scores for p in parts]), np.concatenate(landmarks), turned)
 
     def mapped(self, affine: np.ndarray) -> 'Candidates':
-        """These candidates, found in a turned view, in the pixels of the image it was turned
-        from (affine: 2x3, view px -> image px). With landmarks a box keeps its size in the
-        face's own frame, centred on the face (the landmarks give its roll, see
-        anonymize.face_roll); without them it becomes the upright box around its corners."""
+        """These candidates, found in a turned (and maybe resized) view, in the pixels of the
+        image it was made from (affine: 2x3, view px -> image px). With landmarks a box keeps
+        its shape in the face's own frame, scaled to image px and centred on the face (the
+        landmarks give its roll, see anonymize.face_roll); without them it becomes the
+        upright box around its corners."""
         linear, offset = affine[:, :2].astype(np.float32), affine[:, 2].astype(np.float32)
         landmarks = self.landmarks @ linear.T + offset
         x, y, w, h = self.boxes.T
