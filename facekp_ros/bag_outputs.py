@@ -6,6 +6,8 @@ import fcntl
 import os
 import pathlib
 
+from facekp_ros.leftovers import process_alive
+
 LOCK = '.facekp_bag.lock'  # in the output root, held by the run writing there
 PARTIAL = '.partial-'  # .<output name>.partial-<pid>: an output being written
 
@@ -46,19 +48,10 @@ def stale_partials(target) -> list:
     found = []
     for path in target.parent.glob(f'.{target.name}{PARTIAL}*'):
         pid = path.name.rsplit(PARTIAL, 1)[1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             found.append(path)
     return sorted(found)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def describe_failure(error: BaseException, target) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from facekp_ros.core.image_codec import from_array, to_eight_bit
+from facekp_ros.leftovers import process_alive
 
 ORIENTATION_TAG = 0x0112
 # EXIF Orientation -> the turn that shows the stored pixels as a viewer shows them (EXIF 2.3
@@ -121,20 +122,10 @@ def remove_leftovers(target: pathlib.Path) -> list:
     removed = []
     for path in target.parent.glob(f'.{glob.escape(target.name)}.*.{PARTIAL}*'):
         match = pattern.match(path.name)
-        if match and not _alive(int(match.group(1))):
+        if match and not process_alive(int(match.group(1))):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def writable_depth(pixels: np.ndarray, target: pathlib.Path) -> tuple:
