@@ -231,7 +231,7 @@ def closed_eyes(frame: np.ndarray, faces) -> np.ndarray:
 
 def blink_rows(frames: int = 120, fps: float = 30.0) -> list:
     from facekp_ros.core.pipeline import FacePipeline, PipelineConfig
-    from facekp_ros.core.sources import sample_frame
+    from facekp_ros.sources import sample_frame
 
     pipeline = FacePipeline(PipelineConfig(annotate=False))
     frame = sample_frame()

@@ -27,9 +27,9 @@ from facekp_ros.core.detection import DetectionConfig
 from facekp_ros.core.image_codec import from_bgr8
 from facekp_ros.core.pipeline import FacePipeline, PipelineConfig
 from facekp_ros.core.scan import ScanPlan
-from facekp_ros.core.sources import sample_frame
 from facekp_ros.core.stages import KeypointConfig
 from facekp_ros.core.worker import FrameWorker
+from facekp_ros.sources import sample_frame
 
 STAGES = ('detect', 'keypoints', 'anonymize', 'pose', 'draw')
 _LIVE = parameters.defaults(parameters.DETECTOR)

@@ -17,7 +17,7 @@ sys.path.insert(0, str(REPO))
 
 from facekp_ros.core.pipeline import FacePipeline, PipelineConfig  # noqa: E402
 from facekp_ros.core.smoothing import KeypointSmoother  # noqa: E402
-from facekp_ros.core.sources import open_source  # noqa: E402
+from facekp_ros.sources import open_source  # noqa: E402
 
 
 def largest_face_tracks(video: str) -> np.ndarray:

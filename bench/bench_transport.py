@@ -16,8 +16,8 @@ import time
 from facekp_ros import image_bridge as bridge
 from facekp_ros import parameters
 from facekp_ros.core.image_codec import decode, encode_transport, from_bgr8
-from facekp_ros.core.sources import sample_frame
 from facekp_ros.core.stages import AnonymizeStage, DetectStage
+from facekp_ros.sources import sample_frame
 
 
 def cpu_s() -> float:

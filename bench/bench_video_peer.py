@@ -23,7 +23,7 @@ import time
 import cv2
 import numpy as np
 
-from facekp_ros.core.sources import sample_frame
+from facekp_ros.sources import sample_frame
 
 
 def write_video(path: pathlib.Path, frames: int) -> None:

@@ -11,9 +11,9 @@ from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
 from facekp_ros.core.image_codec import from_bgr8
-from facekp_ros.core.sources import open_source
 from facekp_ros.image_topics import ImageOutput
 from facekp_ros.node_common import ConfigError, StageNode, run_node
+from facekp_ros.sources import open_source
 
 # Reliable matches reliable and best-effort subscribers alike (a best-effort camera silently
 # delivers nothing to a reliable one); depth 1 hands a subscriber that falls behind the

@@ -12,7 +12,6 @@ from tqdm import tqdm
 from facekp_ros.core.head_pose import face_quaternion, yaw_pitch_roll_deg
 from facekp_ros.core.image_codec import from_array
 from facekp_ros.core.pipeline import FacePipeline
-from facekp_ros.core.sources import image_files
 from facekp_ros.core.types import LANDMARK5_NAMES
 from facekp_ros.media_files import (
     WriteError,
@@ -22,6 +21,7 @@ from facekp_ros.media_files import (
     remove_leftovers,
     write_image,
 )
+from facekp_ros.sources import image_files
 
 
 class CliError(Exception):

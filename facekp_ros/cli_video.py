@@ -14,9 +14,9 @@ from tqdm import tqdm
 from facekp_ros.cli_media import CliError, frame_record, is_camera, plan_outputs
 from facekp_ros.core.image_codec import from_bgr8
 from facekp_ros.core.pipeline import FacePipeline
-from facekp_ros.core.sources import open_source
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.media_files import WriteError, partial_path, remove_leftovers
+from facekp_ros.sources import open_source
 from facekp_ros.video_files import SUFFIXES, Frame, VideoInput, VideoOutput
 
 

@@ -19,7 +19,6 @@ from facekp_ros.core.anonymize import (
 )
 from facekp_ros.core.pipeline import PipelineConfig
 from facekp_ros.core.scan import ScanPlan
-from facekp_ros.core.sources import SOURCE_KINDS
 from facekp_ros.core.stages import (
     HOLD_FRAMES_RANGE,
     LOOKING_CONE_RANGE,
@@ -28,6 +27,7 @@ from facekp_ros.core.stages import (
     PoseConfig,
 )
 from facekp_ros.core.sync import MAX_WAIT_RANGE
+from facekp_ros.sources import SOURCE_KINDS
 
 
 @dataclass(frozen=True)

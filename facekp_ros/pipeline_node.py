@@ -14,7 +14,6 @@ from facekp_ros.conversions import face_array_msg
 from facekp_ros.core.head_pose import intrinsics_from_k
 from facekp_ros.core.image_codec import decode, from_bgr8
 from facekp_ros.core.pipeline import FacePipeline
-from facekp_ros.core.sources import open_source
 from facekp_ros.core.worker import FrameWorker
 from facekp_ros.diagnostics import DiagnosticsPublisher
 from facekp_ros.face_outputs import CameraInfoInput, FaceOutputs
@@ -29,6 +28,7 @@ from facekp_ros.node_common import (
     run_node,
 )
 from facekp_ros.parameters import pipeline_config
+from facekp_ros.sources import open_source
 
 # One onnxruntime thread per session: the two steps run on their own cores side by side.
 THREADS_PER_SESSION = 1

@@ -19,7 +19,7 @@ from mcap.stream_reader import StreamReader
 from mcap.writer import CompressionType, IndexType, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from facekp_ros.core.sources import sample_frame
+from facekp_ros.sources import sample_frame
 
 QOS_V8 = ('- history: 3\n  depth: 0\n  reliability: 1\n  durability: 2\n  deadline:\n    sec: '
           '0\n    nsec: 0\n  lifespan:\n    sec: 0\n    nsec: 0\n  liveliness: 1\n  '

@@ -13,7 +13,7 @@ from facekp_ros import bag_anonymize
 from facekp_ros.bag_anonymize import anonymize_bag
 from facekp_ros.core.image_codec import decode
 from facekp_ros.core.retinaface import RetinaFaceDetector
-from facekp_ros.core.sources import sample_frame
+from facekp_ros.sources import sample_frame
 
 STORE = get_typestore(Stores.ROS2_JAZZY)
 T = STORE.types

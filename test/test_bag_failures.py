@@ -12,7 +12,7 @@ import bag_builders as bb
 import pytest
 
 from facekp_ros.bag_outputs import LOCK
-from facekp_ros.core.sources import sample_frame
+from facekp_ros.sources import sample_frame
 
 
 def sample_bag(path, frames=3, plugin=bb.StoragePlugin.MCAP):

@@ -6,8 +6,8 @@ import cv2
 import pytest
 
 from facekp_ros.cli import main
-from facekp_ros.core.sources import sample_frame
 from facekp_ros.core.types import LANDMARK5_NAMES
+from facekp_ros.sources import sample_frame
 
 
 def test_image_writes_annotated_image_and_json(data, tmp_path, capsys):

@@ -14,8 +14,8 @@ from PIL import Image, ImageOps
 
 from facekp_ros.cli import main
 from facekp_ros.core.image_codec import from_array, to_eight_bit
-from facekp_ros.core.sources import sample_frame
 from facekp_ros.media_files import ORIENTATION_TAG, read_still
+from facekp_ros.sources import sample_frame
 
 # How each EXIF orientation stores an upright picture: the inverse of the viewer's turn.
 _STORED = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1],

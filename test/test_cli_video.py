@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from facekp_ros.cli import main
-from facekp_ros.core.sources import sample_frame
+from facekp_ros.sources import sample_frame
 
 imageio_ffmpeg = pytest.importorskip('imageio_ffmpeg')
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()

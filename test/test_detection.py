@@ -10,8 +10,8 @@ from facekp_ros.core.detection import DetectionConfig, FaceFinder, create_detect
 from facekp_ros.core.onnx_runtime import create_session, select_providers
 from facekp_ros.core.retinaface import RetinaFaceDetector
 from facekp_ros.core.scan import ScanPlan
-from facekp_ros.core.sources import sample_frame
 from facekp_ros.core.types import Detections
+from facekp_ros.sources import sample_frame
 
 
 @pytest.fixture(scope='module')

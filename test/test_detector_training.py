@@ -15,7 +15,7 @@ from facekp_ros.core.retinaface import (  # noqa: E402
     anchors_for,
     stock_onnx,
 )
-from facekp_ros.core.sources import sample_frame  # noqa: E402
+from facekp_ros.sources import sample_frame  # noqa: E402
 from training.detector import train  # noqa: E402
 from training.detector.labels import fit_box_map, five_points  # noqa: E402
 from training.detector.loss import match  # noqa: E402

@@ -10,12 +10,12 @@ from sensor_msgs.msg import CameraInfo, Image
 from test_nodes import image_msg
 from visualization_msgs.msg import Marker, MarkerArray
 
-from facekp_ros.core.sources import sample_frame
 from facekp_ros.detector_node import DetectorNode
 from facekp_ros.keypoint_node import KeypointNode
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import OUTPUT_QOS
 from facekp_ros.pipeline_node import PipelineNode
+from facekp_ros.sources import sample_frame
 from facekp_ros.visualizer_node import VisualizerNode
 
 KINDS = {'head_axes': Marker.LINE_LIST, 'gaze': Marker.ARROW, 'face_outline': Marker.LINE_LIST}

@@ -172,7 +172,7 @@ def test_pipeline_gives_every_sample_face_a_pose_and_cues(sample_faces):
 
 @pytest.fixture(scope='module')
 def sample_faces():
-    from facekp_ros.core.sources import sample_frame
+    from facekp_ros.sources import sample_frame
 
     result = FacePipeline(PipelineConfig(annotate=None)).process(sample_frame(), 0.0)
     assert 'pose' in result.timings_ms
@@ -180,7 +180,7 @@ def sample_faces():
 
 
 def test_pipeline_without_head_pose_leaves_it_out():
-    from facekp_ros.core.sources import sample_frame
+    from facekp_ros.sources import sample_frame
 
     pipeline = FacePipeline(PipelineConfig(pose=None, annotate=None))
     assert all(f.head_pose is None and f.cues is None

@@ -9,12 +9,9 @@ from conftest import REPO
 from facekp_ros.core import detection
 from facekp_ros.core.checks import FINITE, check_range
 from facekp_ros.core.detection import DetectionConfig, FaceDetector, FaceFinder, create_detector
-from facekp_ros.core.sources import sample_frame
+from facekp_ros.sources import sample_frame
 
 PACKAGES = ('facekp_ros', 'training')
-# The one known exception, left for the bag work in progress: core/sources.py reads bags
-# through facekp_ros.bag_io (ROS-free, rosbags only), imported only when a bag is opened.
-CORE_EXCEPTIONS = {('facekp_ros.core.sources', 'facekp_ros.bag_io')}
 
 
 def _module_name(path) -> str:
@@ -62,7 +59,7 @@ def test_the_core_imports_only_the_core():
     outside = {(module, target) for module, targets in import_graph().items()
                if module.startswith('facekp_ros.core') for target in targets
                if not target.startswith('facekp_ros.core')}
-    assert outside == CORE_EXCEPTIONS
+    assert outside == set()
 
 
 def test_a_new_detector_is_one_module_and_one_line(monkeypatch):

@@ -18,12 +18,12 @@ from std_msgs.msg import Header
 
 from facekp_ros import image_bridge as bridge
 from facekp_ros.anonymizer_node import AnonymizerNode
-from facekp_ros.core.sources import sample_frame
 from facekp_ros.detector_node import DetectorNode
 from facekp_ros.keypoint_node import KeypointNode
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import OUTPUT_QOS, managed, node_class_for
 from facekp_ros.pipeline_node import PipelineNode
+from facekp_ros.sources import sample_frame
 
 
 class Manager:

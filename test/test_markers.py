@@ -19,8 +19,8 @@ from facekp_ros.core.markers import (
     outline_points,
 )
 from facekp_ros.core.pipeline import FacePipeline, PipelineConfig
-from facekp_ros.core.sources import sample_frame
 from facekp_ros.core.types import Face, HeadPose
+from facekp_ros.sources import sample_frame
 
 CAMERA = default_intrinsics(640, 480)
 

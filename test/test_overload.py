@@ -16,9 +16,9 @@ from sensor_msgs.msg import Image
 
 from facekp_ros import image_bridge
 from facekp_ros.core.retinaface import RetinaFaceDetector
-from facekp_ros.core.sources import sample_frame
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import SENSOR_QOS
+from facekp_ros.sources import sample_frame
 
 NODES = ('camera_node', 'detector_node', 'keypoint_node', 'anonymizer_node', 'visualizer_node')
 BAD_LOG_LINES = ('Traceback', 'Failed to publish', 'terminate called', 'Exception in thread')

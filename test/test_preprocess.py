@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from facekp_ros.core.preprocess import canny_edges, denoise, gaussian_blur
-from facekp_ros.core.sources import sample_frame
+from facekp_ros.sources import sample_frame
 
 
 def mean_error(image, reference) -> float:

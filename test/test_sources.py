@@ -5,7 +5,7 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from facekp_ros.core.sources import open_source, sample_frame
+from facekp_ros.sources import open_source, sample_frame
 
 STORE = get_typestore(Stores.ROS2_JAZZY)
 T = STORE.types

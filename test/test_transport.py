@@ -13,11 +13,11 @@ from facekp_ros import image_bridge as bridge
 from facekp_ros.anonymizer_node import AnonymizerNode
 from facekp_ros.camera_node import CameraNode
 from facekp_ros.core.image_codec import decode, decode_compressed, encode_transport
-from facekp_ros.core.sources import sample_frame
 from facekp_ros.detector_node import DetectorNode
 from facekp_ros.msg import FaceArray
 from facekp_ros.node_common import OUTPUT_QOS
 from facekp_ros.pipeline_node import PipelineNode
+from facekp_ros.sources import sample_frame
 
 # Detection's frame deadline is not under test: a loaded machine must not fail a frame.
 NO_DEADLINE = Parameter('detection_timeout_ms', value=60000.0)

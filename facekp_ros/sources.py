@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
-SAMPLE_IMAGE = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'astronaut.jpg'
+SAMPLE_IMAGE = pathlib.Path(__file__).resolve().parent / 'data' / 'astronaut.jpg'
 IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm'}
 BAG_SUFFIXES = {'.mcap', '.db3'}
 SOURCE_KINDS = ("a camera index ('0') or /dev/videoN, a video file, an image file, a folder "
