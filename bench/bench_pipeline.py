@@ -29,6 +29,7 @@ from facekp_ros.core.pipeline import FacePipeline, PipelineConfig
 from facekp_ros.core.scan import ScanPlan
 from facekp_ros.core.stages import KeypointConfig
 from facekp_ros.core.worker import FrameWorker
+from facekp_ros.pipeline_node import THREADS_PER_SESSION, VIEW_THREADS
 from facekp_ros.sources import sample_frame
 
 STAGES = ('detect', 'keypoints', 'anonymize', 'pose', 'draw')
@@ -68,8 +69,9 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def config_for(plan: ScanPlan, threads: int) -> PipelineConfig:
-    return PipelineConfig(detection=DetectionConfig(plan=plan, threads=threads),
+def config_for(plan: ScanPlan, threads: int, view_threads: int = 1) -> PipelineConfig:
+    return PipelineConfig(detection=DetectionConfig(plan=plan, threads=threads,
+                                                    view_threads=view_threads),
                           keypoints=KeypointConfig(threads=threads))
 
 
@@ -90,7 +92,8 @@ def run_sequential(plan, frame, frames: int, warmup: int) -> tuple:
 
 
 def run_overlapped(plan, frame, frames: int, warmup: int) -> tuple:
-    pipeline = FacePipeline(config_for(plan, 1))
+    """As pipeline_node runs: one onnxruntime thread per session, views side by side."""
+    pipeline = FacePipeline(config_for(plan, THREADS_PER_SESSION, VIEW_THREADS))
     image = from_bgr8(frame)
     done = threading.Semaphore(0)
     faces = []

@@ -174,3 +174,27 @@ def test_a_box_inside_a_better_one_is_part_of_that_face(data):
                                                       roll_coverage=180))).find(image)
     assert len(result.faces) + len(result.mask_only) == 1
     assert not leaked(image, labels['Tom_Coughlin_51.jpg'], result.faces)
+
+
+def test_views_searched_side_by_side_find_exactly_what_they_find_in_turn(data):
+    """view_threads (the live pipeline: 2) scans the turned views on their own threads;
+    the candidates, and so the faces, are the same as one view after the other."""
+    import threading
+    plan = ScanPlan(roll_coverage=180)
+    in_turn = FaceFinder(DetectionConfig(plan=plan, threads=1))
+    side_by_side = FaceFinder(DetectionConfig(plan=plan, threads=1, view_threads=2))
+    threads = set()
+    candidates = side_by_side.detector.candidates
+
+    def recording(*args):
+        threads.add(threading.current_thread().name)
+        return candidates(*args)
+
+    side_by_side.detector.candidates = recording
+    image = turned_photo(data, 100, 90)[0]
+    found = [finder.find(image) for finder in (in_turn, side_by_side)]
+    assert len(threads) == 2 and all(name.startswith('scan-view') for name in threads)
+    boxes = [[(f.box.tolist(), f.score) for f in d.faces + d.mask_only] for d in found]
+    assert boxes[0] and boxes[0] == boxes[1]
+    with pytest.raises(ValueError, match=r'view_threads=0'):
+        DetectionConfig(view_threads=0)

@@ -8,6 +8,7 @@ import importlib
 import inspect
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -25,7 +26,9 @@ class FaceDetector(Protocol):
     """What a detector gives scan(): candidates at a scale (boxes in the pixels of the
     image given) with score >= threshold, and detect() for one plain pass. A new detector
     is a core module with such a class plus its line in DETECTORS; of DetectionConfig's
-    settings it is given those its constructor names (model_path, providers, threads)."""
+    settings it is given those its constructor names (model_path, providers, threads). A
+    detector that takes calls from several threads at once says so with `concurrent = True`
+    (then DetectionConfig.view_threads can search the views of a scan side by side)."""
 
     name: str
 
@@ -45,6 +48,7 @@ SMALL_FACE_ZOOM_RANGE = (0.0, 4.0)
 DENOISE_RANGE = (0.0, 50.0)
 ROLL_COVERAGE_RANGE = (0.0, 180.0)
 ROLL_SCALE_RANGE = (0.25, 1.0)
+VIEW_THREADS_RANGE = (1, 64)
 # Turned views see texture at new angles and propose a few more non-faces (0.936 on the
 # Beatles' background, 0.943 on the Avengers'): what only they find is reported from this
 # score on (measured on 120 faces68 test photos turned 90 degrees: 95.8 % of their faces
@@ -82,6 +86,9 @@ class DetectionConfig:
     detector_model: str = ''  # RetinaFace: '' shipped retinaface-privacy, 'stock', or a path
     providers: str = 'auto'
     threads: int = 0  # onnxruntime intra-op threads; 0 = one per core
+    # Views of a scan (upright, turned) searched side by side on this many threads, for a
+    # single-threaded session whose caller leaves a core idle (the live pipeline: 2).
+    view_threads: int = 1
     score_threshold: float = 0.9  # reported faces
     mask_threshold: float = 0.3  # masked faces (<= score_threshold)
     nms_threshold: float = 0.4
@@ -92,6 +99,7 @@ class DetectionConfig:
 
     def __post_init__(self):
         check_choice('detector', self.detector, DETECTORS)
+        check_range('view_threads', self.view_threads, VIEW_THREADS_RANGE, integer=True)
         for name in ('score_threshold', 'mask_threshold', 'nms_threshold'):
             check_range(name, getattr(self, name), SCORE_RANGE)
         if self.mask_threshold > self.score_threshold:
@@ -116,6 +124,9 @@ class FaceFinder:
                                         threads=config.threads,
                                         model_path=config.detector_model)
         self.name = config.detector
+        side_by_side = config.view_threads > 1 and getattr(self.detector, 'concurrent', False)
+        self._map_views = ThreadPoolExecutor(config.view_threads, 'scan-view').map \
+            if side_by_side else map
 
     def find(self, bgr, timeout_ms: float = math.inf) -> Detections:
         """Faces in bgr. A detection slower than timeout_ms counts as failed: the frame is
@@ -144,5 +155,5 @@ class FaceFinder:
                 bgr = denoise(bgr, c.denoise_strength)
             except (ValueError, cv2.error) as error:
                 raise RuntimeError(f'denoise failed: {error}') from error
-        found = scan(self.detector, bgr, c.plan, c.mask_threshold)
+        found = scan(self.detector, bgr, c.plan, c.mask_threshold, self._map_views)
         return found.merged(c.nms_threshold, c.min_mask_size)

@@ -80,6 +80,7 @@ class RetinaFaceDetector:
     """
 
     name = 'retinaface'
+    concurrent = True  # an onnxruntime session runs calls from several threads at once
 
     def __init__(self, model_path=None, providers='auto', score_threshold: float = 0.9,
                  nms_threshold: float = 0.4, min_face_size: float = 16,

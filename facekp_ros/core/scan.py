@@ -269,17 +269,18 @@ def _scan_view(detector, bgr: np.ndarray, plan: ScanPlan, threshold: float) -> C
     return Candidates.join(parts)
 
 
-def scan(detector, bgr: np.ndarray, plan: ScanPlan, threshold: float) -> Candidates:
+def scan(detector, bgr: np.ndarray, plan: ScanPlan, threshold: float,
+         map_views=map) -> Candidates:
     """Every candidate above threshold from every pass of plan, on the upright image and on
-    each of plan's turned views, in bgr's pixels (unmerged)."""
-    parts = []
-    for degrees in plan.roll_views:
+    each of plan's turned views, in bgr's pixels (unmerged). map_views(function, views)
+    scans the views: map (one after the other) or a thread pool's map (side by side)."""
+    def scan_view(degrees: float) -> Candidates:
         if degrees % 360 == 0:
-            parts.append(_scan_view(detector, bgr, plan, threshold))
-            continue
+            return _scan_view(detector, bgr, plan, threshold)
         view_plan = plan.view_plan(degrees, bgr.shape[:2])
-        parts.append(_scan_turned(detector, bgr, view_plan, degrees, threshold))
-    return Candidates.join(parts)
+        return _scan_turned(detector, bgr, view_plan, degrees, threshold)
+
+    return Candidates.join(list(map_views(scan_view, plan.roll_views)))
 
 
 def _scan_turned(detector, bgr: np.ndarray, plan: ScanPlan, degrees: float,

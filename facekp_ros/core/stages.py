@@ -39,7 +39,7 @@ class DetectStage:
 
     def reconfigure(self, config: DetectionConfig, hold_frames: int,
                     timeout_ms: float = math.inf) -> None:
-        fixed = ('detector', 'providers', 'threads')
+        fixed = ('detector', 'providers', 'threads', 'view_threads')
         if any(getattr(config, k) != getattr(self.finder.config, k) for k in fixed):
             raise ValueError(f'{", ".join(fixed)} are fixed once the detector is loaded')
         check_range('hold_frames', hold_frames, HOLD_FRAMES_RANGE, integer=True)
