@@ -1,6 +1,7 @@
 """Keypoint accuracy on faces68/test and on the held-out people, and speed; a markdown table.
 
-  python bench/bench_keypoints.py [--models PATH ...] [--raw-mesh] [--dlib] [--data PATH]
+  python bench/bench_keypoints.py [--models PATH ...] [--raw-mesh] [--dlib] [--anchor NPZ]
+      [--flip] [--data PATH]
 
 Every model runs through KeypointEstimator on crops of the RetinaFace box, as at run time
 (--models: the shipped models by default; add e.g. an older model file to compare). A 468-point
@@ -8,9 +9,13 @@ model is scored on the 68 points of the fixed map. --raw-mesh adds the original 
 that map (needs torch and requirements/mesh.txt; it is converted into out/). --dlib adds
 dlib's 68-point shape predictor from the same RetinaFace box and from dlib's own HOG box (what
 it was trained on), when dlib-bin and face-recognition-models import: a comparison only, never
-a dependency. NME = mean point error / outer-eye-corner distance (points 36, 45); failure =
-NME > 0.10; AUC@0.10 = area under the cumulative NME curve up to 0.10. Speed: median of 200
-calls of KeypointEstimator.estimate with 1 and 4 faces, per face.
+a dependency. --anchor adds the anchor row, unmodified MediaPipe FaceMesh + a ridge map fitted on
+the training people, from the predictions training/mediapipe_anchor.py wrote (faces it missed
+count as failures). --flip adds each model with flip test-time averaging (the mirrored crop
+too, its points mirrored back, the two averaged). NME = mean point error / outer-eye-corner
+distance (points 36, 45); failure = NME > 0.10; AUC@0.10 = area under the cumulative NME
+curve up to 0.10. Speed: median of 200 calls of KeypointEstimator.estimate with 1 and 4 faces,
+per face.
 """
 import argparse
 import importlib.util
@@ -29,7 +34,14 @@ sys.path.insert(0, str(REPO))
 from facekp_ros.core.keypoints import BUILT_IN_MODELS, KeypointEstimator  # noqa: E402
 from facekp_ros.core.types import Face  # noqa: E402
 from training.dataset import load_split  # noqa: E402
-from training.evaluate import SPLIT_NAMES, accuracy, as_68, predict  # noqa: E402
+from training.evaluate import (  # noqa: E402
+    FAILURE,
+    SPLIT_NAMES,
+    accuracy,
+    as_68,
+    nme_per_face,
+    predict,
+)
 
 REGIONS = ('jaw', 'brows', 'nose', 'eyes', 'mouth')
 
@@ -45,15 +57,36 @@ def ms_per_face(estimator, image, box, batch: int, runs: int = 200) -> float:
     return float(np.median(times)) * 1e3 / batch
 
 
-def row(label: str, split: str, pred, truth, speed: str = '') -> str:
+def row(label: str, split: str, pred, truth, speed: str = '', missed=None) -> str:
     a = accuracy(pred, truth)
+    if missed is not None and missed.any():  # a face not found is a failure
+        a['failure_rate'] = float(((nme_per_face(pred, truth) > FAILURE) | missed).mean())
     regions = ' | '.join(f'{a["regions"][r]:.3f}' for r in REGIONS)
     return (f'| {label} | {SPLIT_NAMES[split]} ({a["images"]}) | {a["nme"]:.4f} | '
             f'{a["median"]:.4f} | {a["failure_rate"]:.1%} | {a["auc10"]:.3f} | {regions} | '
             f'{speed} |')
 
 
-def model_rows(path, splits, threads: int) -> list:
+def predict_flipped(estimator, paths, boxes) -> np.ndarray:
+    """Flip test-time averaging: the points of the image and of its mirror image (points
+    mirrored back and renamed), averaged. Pixel centres mirror around (width - 1) / 2."""
+    from facekp_ros.core.keypoint_names import flip_permutation68
+
+    perm, points = flip_permutation68(), []
+    for path, box in zip(paths, boxes):
+        image = cv2.imread(str(path))
+        width = image.shape[1]
+        x, y, w, h = box
+        [plain] = estimator.estimate(image, [Face(box=box, score=1.0)])
+        [mirror] = estimator.estimate(np.ascontiguousarray(image[:, ::-1]),
+                                      [Face(box=(width - 1 - x - w, y, w, h), score=1.0)])
+        back = mirror.keypoints[perm].copy()
+        back[:, 0] = width - 1 - back[:, 0]
+        points.append((plain.keypoints + back) / 2)
+    return np.stack(points)
+
+
+def model_rows(path, splits, threads: int, flip: bool = False) -> list:
     estimator = KeypointEstimator(path, 'CPUExecutionProvider', threads=threads)
     (paths, _, boxes) = splits['test']
     image = cv2.imread(str(paths[0]))
@@ -64,6 +97,30 @@ def model_rows(path, splits, threads: int) -> list:
     for split, (paths, truth, boxes) in splits.items():
         pred = as_68(estimator, predict(estimator, paths, boxes)[0])
         rows.append(row(label, split, pred, truth, speed if split == 'test' else ''))
+    if flip and len(estimator.keypoint_names) == 68:
+        for split, (paths, truth, boxes) in splits.items():
+            rows.append(row(f'{label}, flip test-time averaging', split,
+                            predict_flipped(estimator, paths, boxes), truth,
+                            '2 x the above' if split == 'test' else ''))
+    return rows
+
+
+def anchor_rows(path: pathlib.Path, splits) -> list:
+    """The anchor's rows from training/mediapipe_anchor.py's predictions."""
+    from training.mediapipe_anchor import ANCHOR_LABEL
+
+    stored = np.load(path)
+    rows = []
+    for split, (paths, truth, _) in splits.items():
+        keys = [f'{p.parent.name}/{p.name}' for p in paths]
+        if list(stored[f'{split}_keys']) != keys:
+            raise ValueError(f'{path}: its {split} images differ from this split; rerun '
+                             'training/mediapipe_anchor.py fit')
+        missed = stored[f'{split}_missed']
+        speed = (f'{np.median(stored["seconds"]) * 1e3:.1f} / n/a (its own runtime, detector '
+                 'included)' if split == 'test' else '')
+        rows.append(row(f'{ANCHOR_LABEL}, {int(missed.sum())} faces not found', split,
+                        stored[f'{split}_pred'], truth, speed, missed))
     return rows
 
 
@@ -115,6 +172,10 @@ def main() -> None:
     p.add_argument('--data', type=pathlib.Path, default=REPO.parent / 'shared' / 'data')
     p.add_argument('--raw-mesh', action='store_true')
     p.add_argument('--dlib', action='store_true')
+    p.add_argument('--flip', action='store_true',
+                   help='each 68-point model again with flip test-time averaging')
+    p.add_argument('--anchor', type=pathlib.Path,
+                   help="training/mediapipe_anchor.py fit's output (e.g. out/anchor.npz)")
     p.add_argument('--threads', type=int, default=2)
     args = p.parse_args()
     splits = {split: load_split(args.data, split) for split in ('test', 'heldout')}
@@ -131,8 +192,10 @@ def main() -> None:
     print('| model | split (faces) | NME | median | failures (> 0.10) | AUC@0.10 | '
           + ' | '.join(REGIONS) + ' | ms/face, 1 / 4 faces |')
     print('|---|---|---|---|---|---|' + '---|' * len(REGIONS) + '---|')
+    if args.anchor:
+        print('\n'.join(anchor_rows(args.anchor, splits)), flush=True)
     for path in models:
-        print('\n'.join(model_rows(path, splits, args.threads)), flush=True)
+        print('\n'.join(model_rows(path, splits, args.threads, args.flip)), flush=True)
     if args.dlib:
         print('\n'.join(dlib_rows(splits)))
     print(f'\nload average {os.getloadavg()[0]:.1f} at the end')
