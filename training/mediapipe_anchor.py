@@ -29,14 +29,16 @@ ALPHAS = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
 ANCHOR_LABEL = 'unmodified FaceMesh (mediapipe 0.10.21, 478 points) + ridge map'
 
 
-def dump(data: pathlib.Path, out: pathlib.Path) -> None:
+def dump(data: pathlib.Path, out: pathlib.Path, refine: bool = True) -> None:
     """MediaPipe's 478 landmarks (image pixels; NaN where it finds no face) for every image of
-    faces68/train and faces68/test, keyed 'train/NAME' and 'test/NAME'."""
+    faces68/train and faces68/test, keyed 'train/NAME' and 'test/NAME'. refine=False: the plain
+    468-point mesh (face_landmark.tflite) on MediaPipe's own crop, for comparison."""
     import cv2
     import mediapipe as mp
 
     keys, points, seconds = [], [], []
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
+    count = MESH_POINTS if refine else 468
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=refine,
                                          max_num_faces=1) as mesh:
         for part in ('train', 'test'):
             with open(data / 'faces68' / f'{part}.csv', newline='') as f:
@@ -46,7 +48,7 @@ def dump(data: pathlib.Path, out: pathlib.Path) -> None:
                 start = time.perf_counter()
                 found = mesh.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).multi_face_landmarks
                 seconds.append(time.perf_counter() - start)
-                xy = np.full((MESH_POINTS, 2), np.nan, np.float32)
+                xy = np.full((count, 2), np.nan, np.float32)
                 if found:
                     h, w = bgr.shape[:2]
                     xy = np.array([(p.x * w, p.y * h) for p in found[0].landmark], np.float32)
@@ -170,6 +172,8 @@ def main(argv=None) -> None:
     sub = p.add_subparsers(dest='step', required=True)
     d = sub.add_parser('dump', help='in the mediapipe venv: the 478 landmarks of every image')
     d.add_argument('out', type=pathlib.Path)
+    d.add_argument('--no-refine', action='store_true',
+                   help="MediaPipe's plain 468-point mesh instead of the attention mesh")
     f = sub.add_parser('fit', help='the ridge map and the anchor predictions')
     f.add_argument('dump', type=pathlib.Path)
     f.add_argument('out', type=pathlib.Path)
@@ -177,7 +181,7 @@ def main(argv=None) -> None:
         parser.add_argument('--data', type=pathlib.Path, default=DATA)
     args = p.parse_args(argv)
     if args.step == 'dump':
-        dump(args.data, args.out)
+        dump(args.data, args.out, not args.no_refine)
     else:
         import json
 
