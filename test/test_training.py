@@ -184,3 +184,18 @@ def test_a_prelu_mesh_with_the_normalised_readout_trains_and_exports(data, tmp_p
     [face] = estimator.estimate(np.full((200, 200, 3), 120, np.uint8),
                                 [Face(box=(50, 50, 100, 100), score=0.9)])
     assert face.keypoints.shape == (68, 2) and np.isfinite(face.keypoints).all()
+
+
+def test_the_readout_refit_keeps_the_network_and_picks_alpha_on_validation(data, tmp_path):
+    pytest.importorskip('tflite2onnx', reason='needs requirements/mesh.txt')
+    from training import refit_readout
+
+    train.main(['--arch', 'mesh', '--activation', 'prelu', '--readout', 'normalised',
+                '--dry-run', '--data', str(data), '--out', str(tmp_path / 'run')])
+    report = refit_readout.refit(tmp_path / 'run' / 'best.pt', tmp_path / 'refit.pt', data,
+                                 limit=16)
+    assert report['alpha'] in refit_readout.ALPHAS
+    before = torch.load(tmp_path / 'run' / 'best.pt', weights_only=False)['model']
+    after = torch.load(tmp_path / 'refit.pt', weights_only=False)['model']
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith('points'))
+    assert not torch.equal(before['points.linear.weight'], after['points.linear.weight'])

@@ -257,30 +257,49 @@ def fit_readout(model, mesh, points, boxes, angles) -> None:
     model.points.bias.data.copy_(torch.from_numpy(weights[-1]).float())
 
 
+def mesh_on_crops(model, images, boxes, angles) -> tuple:
+    """(N, 468, 2) the network's mesh x, y in [0, 1] of the run-time crops (no augmentation),
+    and the crops' 2x3 matrices."""
+    size, meshes, matrices = MESH_CROP['input_size'], [], []
+    model.eval()
+    for start in range(0, len(images), 64):
+        chunk = [crop_matrix(b, **MESH_CROP, angle=a)
+                 for b, a in zip(boxes[start:start + 64], angles[start:start + 64])]
+        crops = np.stack([cv2.warpAffine(im, m, (size, size))[..., ::-1]
+                          for im, m in zip(images[start:start + 64], chunk)])
+        with torch.no_grad():
+            mesh = model.net(torch.from_numpy(crops.transpose(0, 3, 1, 2) / 255).float())
+        meshes.append(mesh.numpy().reshape(len(crops), -1, 3)[..., :2] / size)
+        matrices += chunk
+    return np.concatenate(meshes).astype(np.float64), matrices
+
+
+def readout_data(model, images, points, boxes, angles) -> tuple:
+    """The ridge map's inputs and targets: the mesh and the labels, both centred and scaled
+    by the mesh's own box (as BoxNormalisedReadout sees them); also the labels in the crop."""
+    from training.mediapipe_anchor import features
+
+    mesh, matrices = mesh_on_crops(model, images, boxes, angles)
+    labels = np.stack([(p @ m[:, :2].T + m[:, 2]) / MESH_CROP['input_size']
+                       for p, m in zip(points, matrices)])
+    x, centre, scale = features(mesh)
+    y = ((labels - centre[:, None]) / scale[:, None, None]).reshape(len(mesh), -1)
+    return x, y, labels, centre, scale
+
+
+def set_readout(model, weights, bias) -> None:
+    model.points.linear.weight.data.copy_(torch.from_numpy(weights.T).float())
+    model.points.linear.bias.data.copy_(torch.from_numpy(bias).float())
+
+
 def fit_normalised_readout(model, images, points, boxes, angles, alpha: float = 3e-4) -> None:
     """Starts a BoxNormalisedReadout as the ridge map from the network's own mesh on the
     run-time crops (no augmentation) to the labels, as the anchor's map is fitted (alpha per
     image: the anchor's cross-validated value)."""
-    from training.mediapipe_anchor import features, ridge
+    from training.mediapipe_anchor import ridge
 
-    size, meshes, labels = MESH_CROP['input_size'], [], []
-    model.eval()
-    for start in range(0, len(images), 64):
-        matrices = [crop_matrix(b, **MESH_CROP, angle=a)
-                    for b, a in zip(boxes[start:start + 64], angles[start:start + 64])]
-        crops = np.stack([cv2.warpAffine(im, m, (size, size))[..., ::-1]
-                          for im, m in zip(images[start:start + 64], matrices)])
-        with torch.no_grad():
-            mesh = model.net(torch.from_numpy(crops.transpose(0, 3, 1, 2) / 255).float())
-        meshes.append(mesh.numpy().reshape(len(crops), -1, 3)[..., :2] / size)
-        labels += [(p @ m[:, :2].T + m[:, 2]) / size
-                   for p, m in zip(points[start:start + 64], matrices)]
-    mesh, labels = np.concatenate(meshes).astype(np.float64), np.stack(labels)
-    x, centre, scale = features(mesh)
-    y = ((labels - centre[:, None]) / scale[:, None, None]).reshape(len(mesh), -1)
-    weights, bias = ridge(x, y, alpha)
-    model.points.linear.weight.data.copy_(torch.from_numpy(weights.T).float())
-    model.points.linear.bias.data.copy_(torch.from_numpy(bias).float())
+    x, y, _, _, _ = readout_data(model, images, points, boxes, angles)
+    set_readout(model, *ridge(x, y, alpha))
 
 
 def param_groups(model, lr: float) -> list:

@@ -4,11 +4,13 @@ The crop rule lives here and only here: training builds its crops with crop_matr
 and export stores its parameters in the model, so run time and training always agree.
 """
 import json
+import math
 import pathlib
 
 import cv2
 import numpy as np
 
+from facekp_ros.core.anonymize import face_roll
 from facekp_ros.core.onnx_runtime import create_session
 
 MODELS_DIR = pathlib.Path(__file__).resolve().parents[1] / 'models'
@@ -42,12 +44,9 @@ def crop_matrix(box, input_size: int, crop_scale: float, crop_shift_y: float,
 
 def eye_line_angle(landmarks) -> float:
     """Radians of the line from the subject's right eye (image left) to the left eye, from
-    the detector's 5 landmarks; 0 when they are missing or not finite."""
-    eyes = np.asarray(landmarks, np.float64).reshape(-1, 2)[:2]
-    if len(eyes) < 2 or not np.isfinite(eyes).all() or not (eyes[1] - eyes[0]).any():
-        return 0.0
-    dx, dy = eyes[1] - eyes[0]
-    return float(np.arctan2(dy, dx))
+    the detector's 5 landmarks; 0 when they are missing or not finite (the anonymizer's
+    face_roll, in radians)."""
+    return math.radians(face_roll(landmarks))
 
 
 def resolve_model(model=None) -> pathlib.Path:
