@@ -58,6 +58,22 @@ def ms_per_face(estimator, image, box, batch: int, runs: int = 200, landmarks=No
     return float(np.median(times)) * 1e3 / batch
 
 
+def interleaved_speed(paths, splits, landmarks, threads: int, rounds: int) -> list:
+    """ms per face with 1 and 4 faces, the models taking turns for rounds rounds (so a change
+    in the machine's load falls on all of them); median over the rounds' medians."""
+    estimators = [KeypointEstimator(p, 'CPUExecutionProvider', threads=threads) for p in paths]
+    (images, _, boxes) = splits['test']
+    image = cv2.imread(str(images[0]))
+    five = landmarks['test'][0]
+    times = {(i, n): [] for i in range(len(paths)) for n in (1, 4)}
+    for _ in range(rounds):
+        for i, estimator in enumerate(estimators):
+            for n in (1, 4):
+                times[i, n].append(ms_per_face(estimator, image, boxes[0], n, 100, five))
+    return [f'| {e.model_name} | ' + ' | '.join(f'{np.median(times[i, n]):.2f}' for n in (1, 4))
+            + ' |' for i, e in enumerate(estimators)]
+
+
 def row(label: str, split: str, pred, truth, speed: str = '', missed=None) -> str:
     a = accuracy(pred, truth)
     if missed is not None and missed.any():  # a face not found is a failure
@@ -183,6 +199,8 @@ def main() -> None:
     p.add_argument('--anchor', type=pathlib.Path,
                    help="training/mediapipe_anchor.py fit's output (e.g. out/anchor.npz)")
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--speed-rounds', type=int, default=0,
+                   help='only time the models, taking turns this many rounds')
     args = p.parse_args()
     splits = {split: load_split(args.data, split) for split in ('test', 'heldout')}
     landmarks = {split: load_landmarks(args.data, split) for split in splits}
@@ -192,6 +210,14 @@ def main() -> None:
 
         models.append(export_fixed68(REPO / 'out' / 'facemesh_fixed68.onnx'))
     load = os.getloadavg()[0]
+    if args.speed_rounds:
+        print(f'load average {load:.1f} at start; ms per face, median of {args.speed_rounds} '
+              f'rounds of 100 calls each, the models taking turns, {args.threads} threads\n')
+        print('| model | 1 face | 4 faces |\n|---|---|---|')
+        print('\n'.join(interleaved_speed(models, splits, landmarks, args.threads,
+                                         args.speed_rounds)))
+        print(f'\nload average {os.getloadavg()[0]:.1f} at the end')
+        return
     print(f'faces68/test and the held-out people (every image of {SPLIT_NAMES["heldout"]}: '
           f'20 % of the people, never trained on by the models trained on the split); '
           f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
