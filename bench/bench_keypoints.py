@@ -2,6 +2,8 @@
 
   python bench/bench_keypoints.py [--models PATH ...] [--raw-mesh] [--dlib] [--anchor NPZ]
       [--flip] [--data PATH]
+  python bench/bench_keypoints.py --models ... --rolled         # turned and small faces
+  python bench/bench_keypoints.py --models ... --speed-rounds 10  # speed only, taking turns
 
 Every model runs through KeypointEstimator on crops of the RetinaFace box, as at run time
 (--models: the shipped models by default; add e.g. an older model file to compare). A 468-point
@@ -72,6 +74,74 @@ def interleaved_speed(paths, splits, landmarks, threads: int, rounds: int) -> li
                 times[i, n].append(ms_per_face(estimator, image, boxes[0], n, 100, five))
     return [f'| {e.model_name} | ' + ' | '.join(f'{np.median(times[i, n]):.2f}' for n in (1, 4))
             + ' |' for i, e in enumerate(estimators)]
+
+
+ROLLS = (0, 15, 30, 45)  # degrees; every other face turned the other way
+SMALL = (40, 80)  # face sizes (the labelled points' extent, pixels) of the small-face variant
+
+
+def rolled_faces(data: pathlib.Path, roll: float, small: bool, seed: int = 0) -> dict:
+    """The held-out people turned by +-roll degrees about the face (alternating signs) and,
+    if small, scaled so each face spans a random 40-80 px; the stock RetinaFace (the training
+    boxes' detector) finds the box and 5 landmarks on the turned image. A face it misses gets
+    the box from its points (box_from_points) and no landmarks, and is counted."""
+    from facekp_ros.core.retinaface import STOCK_MODEL, RetinaFaceDetector
+    from training.dataset import box_from_points
+
+    paths, truth, _ = load_split(data, 'heldout')
+    detector = RetinaFaceDetector(model_path=STOCK_MODEL, score_threshold=0.5, min_face_size=8)
+    sizes = np.random.default_rng(seed).uniform(*SMALL, len(paths))
+    faces = {'images': [], 'truth': [], 'boxes': [], 'landmarks': [], 'misses': 0}
+    for i, (path, points) in enumerate(zip(paths, truth)):
+        image = cv2.imread(str(path))
+        centre = points.mean(0)
+        scale = sizes[i] / np.ptp(points, 0).max() if small else 1.0
+        m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])),
+                                    roll if i % 2 == 0 else -roll, scale)
+        m[:, 2] += centre * scale - centre
+        size = (max(int(round(image.shape[1] * scale)), 1),
+                max(int(round(image.shape[0] * scale)), 1))
+        turned = cv2.warpAffine(image, m, size, flags=cv2.INTER_AREA if small else
+                                cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        pts = points @ m[:, :2].T + m[:, 2]
+        mid = pts.mean(0)
+        inside = [f for f in detector.detect(turned) if f.box[0] <= mid[0] <= f.box[0] + f.box[2]
+                  and f.box[1] <= mid[1] <= f.box[1] + f.box[3]]
+        if inside:
+            best = max(inside, key=lambda f: f.score)
+            box, five = best.box, best.landmarks
+        else:
+            faces['misses'] += 1
+            box, five = box_from_points(pts), np.zeros((0, 2))
+        for key, value in (('images', turned), ('truth', pts), ('boxes', box),
+                           ('landmarks', five)):
+            faces[key].append(value)
+    faces['truth'] = np.stack(faces['truth'])
+    return faces
+
+
+def rolled_rows(models, data: pathlib.Path, threads: int) -> list:
+    """NME of each model on the turned (and small) held-out faces, and its ratio to the
+    model's own NME on the same faces unturned at their own size."""
+    estimators = [KeypointEstimator(p, 'CPUExecutionProvider', threads=threads) for p in models]
+    variants = [(roll, False) for roll in ROLLS] + [(0, True), (30, True)]
+    upright_nme, rows = {}, []
+    for roll, small in variants:
+        faces = rolled_faces(data, roll, small)
+        for estimator in estimators:
+            pred = []
+            for image, box, five in zip(faces['images'], faces['boxes'], faces['landmarks']):
+                [face] = estimator.estimate(image, [Face(box=box, score=1.0, landmarks=five)])
+                pred.append(face.keypoints)
+            pred = as_68(estimator, np.stack(pred))
+            a = accuracy(pred, faces['truth'])
+            upright_nme.setdefault(estimator.model_name, a['nme'])
+            ratio = a['nme'] / upright_nme[estimator.model_name]
+            rows.append(f'| {estimator.model_name} | +-{roll} deg'
+                        f'{", 40-80 px faces" if small else ""} | {faces["misses"]} | '
+                        f'{a["nme"]:.4f} | {a["median"]:.4f} | {a["failure_rate"]:.1%} | '
+                        f'{ratio:.2f} |')
+    return rows
 
 
 def row(label: str, split: str, pred, truth, speed: str = '', missed=None) -> str:
@@ -199,6 +269,8 @@ def main() -> None:
     p.add_argument('--anchor', type=pathlib.Path,
                    help="training/mediapipe_anchor.py fit's output (e.g. out/anchor.npz)")
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--rolled', action='store_true',
+                   help='only the rolled and small-face variant of the held-out people')
     p.add_argument('--speed-rounds', type=int, default=0,
                    help='only time the models, taking turns this many rounds')
     args = p.parse_args()
@@ -210,6 +282,15 @@ def main() -> None:
 
         models.append(export_fixed68(REPO / 'out' / 'facemesh_fixed68.onnx'))
     load = os.getloadavg()[0]
+    if args.rolled:
+        print(f'held-out people turned by +-roll (alternating) and at 40-80 px, boxes and eye '
+              f'landmarks from the stock RetinaFace on the turned image; {args.threads} '
+              f'threads, load average {load:.1f} at start\n')
+        print('| model | faces | detector misses | NME | median | failures (> 0.10) | '
+              'NME / upright NME |\n|---|---|---|---|---|---|---|')
+        print('\n'.join(rolled_rows(models, args.data, args.threads)))
+        print(f'\nload average {os.getloadavg()[0]:.1f} at the end')
+        return
     if args.speed_rounds:
         print(f'load average {load:.1f} at start; ms per face, median of {args.speed_rounds} '
               f'rounds of 100 calls each, the models taking turns, {args.threads} threads\n')
