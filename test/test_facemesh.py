@@ -41,3 +41,15 @@ def test_the_mirror_map_pairs_the_eyes_and_keeps_the_midline(faces):
     assert all(perm[perm[i]] == i for i in range(facemesh.MESH_POINTS))
     assert perm[33] == 263 and perm[61] == 291 and perm[234] == 454  # eye, mouth, cheek
     assert perm[1] == 1 and perm[152] == 152  # nose tip, chin
+
+
+def test_the_fast_prelu_form_computes_the_same_mesh(faces):
+    """AffinePReLU (what exported PReLU models carry, for onnxruntime's speed) is PReLU."""
+    import copy
+
+    model = facemesh.pretrained('prelu')
+    fast = facemesh.with_fast_prelu(copy.deepcopy(model))
+    assert not any(isinstance(m, torch.nn.PReLU) for m in fast.modules())
+    x = torch.rand(2, 3, facemesh.MESH_INPUT, facemesh.MESH_INPUT)
+    with torch.no_grad():
+        assert (model(x) - fast(x)).abs().max() < 1e-3  # pixels of the 192 px input

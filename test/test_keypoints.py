@@ -118,3 +118,21 @@ def test_an_unknown_model_name_lists_the_built_in_ones():
     with pytest.raises(FileNotFoundError, match='not found: mesh999.*facekp68, mesh468'):
         KeypointEstimator('mesh999')
     assert set(BUILT_IN_MODELS) == {'facekp68', 'mesh468'}
+
+
+def test_an_upright_crop_turns_by_the_eye_line():
+    """crop_rotation 'eye_line': the two eye landmarks come out level in the crop, about the
+    same centre as the unturned crop; without landmarks the turn is 0."""
+    from facekp_ros.core.keypoints import crop_matrix, eye_line_angle
+
+    eyes = np.array([[40.0, 60.0], [90.0, 80.0], [65, 90], [50, 110], [80, 120]])
+    angle = eye_line_angle(eyes)
+    m = crop_matrix((20, 30, 100, 110), 192, 1.4, 0.1, angle)
+    level = eyes[:2] @ m[:, :2].T + m[:, 2]
+    assert abs(level[0, 1] - level[1, 1]) < 1e-3 and level[1, 0] > level[0, 0]
+    plain = crop_matrix((20, 30, 100, 110), 192, 1.4, 0.1)
+    centre = np.array([70.0, 30 + 55 + 11])
+    assert np.allclose(centre @ m[:, :2].T + m[:, 2], centre @ plain[:, :2].T + plain[:, 2],
+                       atol=1e-3)
+    assert eye_line_angle(np.zeros((0, 2))) == 0.0
+    assert eye_line_angle(np.full((5, 2), np.nan)) == 0.0

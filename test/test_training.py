@@ -155,3 +155,47 @@ def test_mesh_dry_run_exports_68_points_with_scores_and_the_dense_mesh(data, tmp
     report = evaluate.evaluate_model(points68, data, 'heldout', limit=3)
     assert set(report['confidence']['blocked_mouth']) == {
         'hidden_points', 'hidden_points_unblocked', 'other_points', 'other_points_unblocked'}
+
+
+def test_the_box_normalised_readout_moves_and_scales_with_the_mesh():
+    from training.model import BoxNormalisedReadout
+
+    readout = BoxNormalisedReadout(468, 68)
+    mesh = torch.rand(2, 468, 3)
+    moved = mesh.clone()
+    moved[..., :2] = mesh[..., :2] * 0.5 + 0.2
+    with torch.no_grad():
+        plain = readout(mesh.flatten(1)).reshape(2, 68, 2)
+        shifted = readout(moved.flatten(1)).reshape(2, 68, 2)
+    assert torch.allclose(shifted, plain * 0.5 + 0.2, atol=1e-5)
+
+
+def test_a_prelu_mesh_with_the_normalised_readout_trains_and_exports(data, tmp_path):
+    pytest.importorskip('tflite2onnx', reason='needs requirements/mesh.txt')
+    result = train.main(['--arch', 'mesh', '--activation', 'prelu', '--readout', 'normalised',
+                         '--flip', '0', '--dry-run', '--data', str(data),
+                         '--out', str(tmp_path / 'run')])
+    assert result['config']['activation'] == 'prelu' and result['config']['flip'] == 0
+    path = export_onnx.export(tmp_path / 'run' / 'best.pt', tmp_path / 'kp68.onnx', 'prelu-test',
+                              data=data)
+    ops = {node.op_type for node in __import__('onnx').load(str(path)).graph.node}
+    assert 'PRelu' not in ops  # carried as Relu, Mul and Add (AffinePReLU)
+    estimator = KeypointEstimator(path, 'CPUExecutionProvider')
+    [face] = estimator.estimate(np.full((200, 200, 3), 120, np.uint8),
+                                [Face(box=(50, 50, 100, 100), score=0.9)])
+    assert face.keypoints.shape == (68, 2) and np.isfinite(face.keypoints).all()
+
+
+def test_the_readout_refit_keeps_the_network_and_picks_alpha_on_validation(data, tmp_path):
+    pytest.importorskip('tflite2onnx', reason='needs requirements/mesh.txt')
+    from training import refit_readout
+
+    train.main(['--arch', 'mesh', '--activation', 'prelu', '--readout', 'normalised',
+                '--dry-run', '--data', str(data), '--out', str(tmp_path / 'run')])
+    report = refit_readout.refit(tmp_path / 'run' / 'best.pt', tmp_path / 'refit.pt', data,
+                                 limit=16)
+    assert report['alpha'] in refit_readout.ALPHAS
+    before = torch.load(tmp_path / 'run' / 'best.pt', weights_only=False)['model']
+    after = torch.load(tmp_path / 'refit.pt', weights_only=False)['model']
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith('points'))
+    assert not torch.equal(before['points.linear.weight'], after['points.linear.weight'])

@@ -123,32 +123,49 @@ def box_from_points(points: np.ndarray) -> np.ndarray:
     return np.array([x0, y0 - 0.05 * h, w, 1.05 * h], np.float32)
 
 
-def detector_boxes(paths, points, cache_file: pathlib.Path) -> np.ndarray:
+def load_landmarks(data: pathlib.Path, split: str, limit: int = 0) -> np.ndarray:
+    """(N, 5, 2) the detector's 5 landmarks of load_split's faces (NaN where the detector
+    missed the face), for crops turned upright by the eye line."""
+    paths, points, _ = load_split(data, split, limit)
+    return detector_boxes(paths, points, CACHE / f'boxes_{split}_{len(paths)}.json',
+                          landmarks=True)
+
+
+def detector_boxes(paths, points, cache_file: pathlib.Path,
+                   landmarks: bool = False) -> np.ndarray:
     """For each image, the stock detector's box that best covers its keypoints (cached). The
     keypoint models were trained and measured on these crops; the shipped detector's boxes
-    follow the same convention (see facekp_ros/models/DETECTOR_CARD.md)."""
+    follow the same convention (see facekp_ros/models/DETECTOR_CARD.md). landmarks: that
+    face's 5 landmarks (N, 5, 2) instead, NaN where the detector missed it."""
+    key = 'landmarks' if landmarks else 'boxes'
     if cache_file.is_file():
         cached = json.loads(cache_file.read_text())
-        if cached['images'] == [p.name for p in paths]:
-            return np.array(cached['boxes'], np.float32)
+        if cached['images'] == [p.name for p in paths] and key in cached:
+            return np.array(cached[key], np.float32)
     from facekp_ros.core.retinaface import STOCK_MODEL, RetinaFaceDetector
 
     detector = RetinaFaceDetector(model_path=STOCK_MODEL, score_threshold=0.5, min_face_size=8)
-    boxes, misses = [], 0
+    boxes, points5, misses = [], [], 0
     for path, pts in zip(paths, points):
         faces = detector.detect(cv2.imread(str(path)))
         centre = np.nanmean(pts, 0)
         inside = [f for f in faces if f.box[0] <= centre[0] <= f.box[0] + f.box[2]
                   and f.box[1] <= centre[1] <= f.box[1] + f.box[3]]
         if inside:
-            boxes.append(max(inside, key=lambda f: f.score).box)
+            best = max(inside, key=lambda f: f.score)
+            boxes.append(best.box)
+            points5.append(best.landmarks if len(best.landmarks) == 5
+                           else np.full((5, 2), np.nan))
         else:
             misses += 1
             boxes.append(box_from_points(pts))
+            points5.append(np.full((5, 2), np.nan))
     cache_file.parent.mkdir(parents=True, exist_ok=True)
+    found = {'boxes': np.array(boxes).tolist(),
+             'landmarks': np.where(np.isnan(points5), None, np.array(points5)).tolist()}
     cache_file.write_text(json.dumps({'images': [p.name for p in paths], 'misses': misses,
-                                      'boxes': np.array(boxes).tolist()}))
-    return np.array(boxes, np.float32)
+                                      **found}))
+    return np.array(np.array(found[key], dtype=float), np.float32)
 
 
 class CropSampler:
@@ -156,15 +173,16 @@ class CropSampler:
 
     def __init__(self, input_size: int, crop_scale: float, crop_shift_y: float, flip_perm,
                  augment: bool, rng: np.random.Generator, strength: float = 1.0,
-                 occlude: float = 0.0):
+                 occlude: float = 0.0, flip: float = 0.5):
         """strength scales every random change (1: rotation sd 10 deg, scale sd 8 %, ...);
-        occlude: the chance of a random block hiding part of the face."""
+        occlude: the chance of a random block hiding part of the face; flip: the chance of a
+        mirrored crop (with the points renamed)."""
         self.size, self.crop_scale, self.crop_shift_y = input_size, crop_scale, crop_shift_y
         self.flip_perm, self.augment, self.rng = flip_perm, augment, rng
-        self.strength, self.occlude = strength, occlude
+        self.strength, self.occlude, self.flip = strength, occlude, flip
 
-    def _jittered_matrix(self, box) -> np.ndarray:
-        m = crop_matrix(box, self.size, self.crop_scale, self.crop_shift_y)
+    def _jittered_matrix(self, box, angle: float) -> np.ndarray:
+        m = crop_matrix(box, self.size, self.crop_scale, self.crop_shift_y, angle)
         if not self.augment:
             return m
         r, k = self.rng, self.strength
@@ -201,14 +219,14 @@ class CropSampler:
             crop[y0:y1, x0:x1] = r.integers(0, 256, (y1 - y0, x1 - x0, 3))
         return ((pts[:, 0] >= x0) & (pts[:, 0] < x1) & (pts[:, 1] >= y0) & (pts[:, 1] < y1))
 
-    def sample(self, image: np.ndarray, points: np.ndarray, box) -> tuple:
+    def sample(self, image: np.ndarray, points: np.ndarray, box, angle: float = 0.0) -> tuple:
         """(crop, points in [0, 1] of the crop, visible): visible is False for points
-        outside the crop or under an occluder."""
-        m = self._jittered_matrix(box)
+        outside the crop or under an occluder. angle: the crop's turn (crop_matrix)."""
+        m = self._jittered_matrix(box, angle)
         crop = cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
         pts = points @ m[:, :2].T + m[:, 2]
-        if self.augment and self.rng.random() < 0.5:
+        if self.augment and self.rng.random() < self.flip:
             crop = crop[:, ::-1]
             pts = pts[self.flip_perm].copy()
             pts[:, 0] = self.size - 1 - pts[:, 0]  # pixel centres mirror around (size-1)/2

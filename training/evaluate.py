@@ -21,7 +21,7 @@ import numpy as np
 from facekp_ros.core.keypoint_names import MESH_TO_68, REGIONS68
 from facekp_ros.core.keypoints import KeypointEstimator, crop_matrix
 from facekp_ros.core.types import Face
-from training.dataset import kaggle15_from_68, load_split
+from training.dataset import kaggle15_from_68, load_landmarks, load_split
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FAILURE, AUC_LIMIT = 0.10, 0.10
@@ -58,20 +58,23 @@ def as_68(estimator, points: np.ndarray) -> np.ndarray:
     return points if len(estimator.keypoint_names) == 68 else points[:, list(MESH_TO_68)]
 
 
-def predict(estimator, paths, boxes, occlude=None) -> tuple:
-    """(N, K, 2) points and (N, K) scores; occlude(image, index) may paint over each image."""
+def predict(estimator, paths, boxes, occlude=None, landmarks=None) -> tuple:
+    """(N, K, 2) points and (N, K) scores; occlude(image, index) may paint over each image.
+    landmarks: the detector's (N, 5, 2) points, which a model with upright crops turns by."""
     points, scores = [], []
     for index, (path, box) in enumerate(zip(paths, boxes)):
         image = cv2.imread(str(path))
         if occlude:
             occlude(image, index)
-        [face] = estimator.estimate(image, [Face(box=box, score=1.0)])
+        five = landmarks[index] if landmarks is not None else np.zeros((0, 2))
+        [face] = estimator.estimate(image, [Face(box=box, score=1.0, landmarks=five)])
         points.append(face.keypoints)
         scores.append(face.keypoint_scores)
     return np.stack(points), np.stack(scores)
 
 
-def confidence_report(estimator, paths, boxes, truth, pred, scores, tolerance) -> dict:
+def confidence_report(estimator, paths, boxes, truth, pred, scores, tolerance,
+                      landmarks=None) -> dict:
     """How the point scores predict the errors, and what a block over the face does to them.
 
     The block: a grey square of 0.8 x the eye-corner distance over the mouth (point 62) of
@@ -88,7 +91,7 @@ def confidence_report(estimator, paths, boxes, truth, pred, scores, tolerance) -
         image[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = 128
 
     hidden = ((truth >= low[:, None]) & (truth <= high[:, None])).all(-1)
-    _, blocked = predict(estimator, paths, boxes, block)
+    _, blocked = predict(estimator, paths, boxes, block, landmarks)
     return {'meaning': estimator.score_meaning, 'mean_score': float(scores.mean()),
             'points_within_tolerance': float(good.mean()),
             'brier': float(((scores - good) ** 2).mean()),
@@ -110,7 +113,8 @@ def evaluate_model(model, data: pathlib.Path, split: str = 'test', limit: int = 
                    grid: pathlib.Path | None = None, estimator=None) -> dict:
     paths, truth, boxes = load_split(data, split, limit)
     estimator = estimator or KeypointEstimator(model, 'CPUExecutionProvider')
-    points, scores = predict(estimator, paths, boxes)
+    landmarks = load_landmarks(data, split, limit) if estimator.upright else None
+    points, scores = predict(estimator, paths, boxes, landmarks=landmarks)
     pred = as_68(estimator, points)
     report = {'split': SPLIT_NAMES.get(split, split), **accuracy(pred, truth),
               'kaggle15_rmse_96px': kaggle_rmse96(pred, truth, boxes)}
@@ -118,7 +122,7 @@ def evaluate_model(model, data: pathlib.Path, split: str = 'test', limit: int = 
         from training.common import CONFIDENCE_TOLERANCE
 
         report['confidence'] = confidence_report(estimator, paths, boxes, truth, pred, scores,
-                                                 CONFIDENCE_TOLERANCE)
+                                                 CONFIDENCE_TOLERANCE, landmarks)
     if grid:
         write_grid(paths, boxes, pred, truth, nme_per_face(pred, truth), grid)
     return report

@@ -57,9 +57,34 @@ class Block(nn.Module):
 
 
 def make_activation(kind: str, channels: int) -> nn.Module:
-    # PReLU is the mesh's own; onnxruntime runs it ~4x slower than the whole rest of the
-    # network (it cannot fuse it into the convolutions), so the shipped model uses ReLU.
+    # PReLU is the mesh's own; onnxruntime runs its PRelu op ~4x slower than the whole rest of
+    # the network, so exported models carry PReLU as AffinePReLU (with_fast_prelu).
     return nn.PReLU(channels) if kind == 'prelu' else nn.ReLU(inplace=True)
+
+
+class AffinePReLU(nn.Module):
+    """PReLU written as relu(z) * (1 - a) + z * a, per channel: the same function, as Relu,
+    Mul and Add, which onnxruntime keeps in its blocked (NCHWc) convolution layout. Measured on
+    the mesh (1 thread, 4 faces): 0.84 ms per face against 3.49 with ONNX's PRelu op and 0.75
+    with ReLU in its place."""
+
+    def __init__(self, prelu: nn.PReLU):
+        super().__init__()
+        slope = prelu.weight.detach().reshape(1, -1, 1, 1).clone()
+        self.register_buffer('slope', slope)
+        self.register_buffer('rest', 1 - slope)
+
+    def forward(self, x):
+        return torch.relu(x) * self.rest + x * self.slope
+
+
+def with_fast_prelu(model: nn.Module) -> nn.Module:
+    """The model (changed in place) with every nn.PReLU replaced by its AffinePReLU."""
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.PReLU):
+                setattr(module, name, AffinePReLU(child))
+    return model
 
 
 class FaceMeshNet(nn.Module):

@@ -43,13 +43,15 @@ class MeshKeypointNet(nn.Module):
     cannot pull the points.
     """
 
-    def __init__(self, num_points: int = 68, activation: str = 'relu'):
+    def __init__(self, num_points: int = 68, activation: str = 'relu',
+                 readout: str = 'linear'):
         super().__init__()
         from training.facemesh import MESH_INPUT, MESH_POINTS, FaceMeshNet
 
         self.scale = 1.0 / MESH_INPUT
         self.net = FaceMeshNet(activation)
-        self.points = nn.Linear(3 * MESH_POINTS, 2 * num_points)
+        self.points = (BoxNormalisedReadout(MESH_POINTS, num_points) if readout == 'normalised'
+                       else nn.Linear(3 * MESH_POINTS, 2 * num_points))
         self.confidence = nn.Sequential(nn.Flatten(), nn.Linear(32 * 9, 128),
                                         nn.ReLU(inplace=True), nn.Linear(128, num_points))
 
@@ -57,3 +59,22 @@ class MeshKeypointNet(nn.Module):
         features = self.net.features(x)
         mesh = self.net.mesh(features).flatten(1) * self.scale
         return self.points(mesh), self.confidence(features.detach()), mesh
+
+
+class BoxNormalisedReadout(nn.Module):
+    """The K points as a linear map of the mesh's x, y centred and scaled by the mesh's own box
+    (the anchor's ridge map, training/mediapipe_anchor.py): the map sees the face's shape, not
+    where the crop put it, and its output is placed back by the same box."""
+
+    def __init__(self, mesh_points: int, num_points: int):
+        super().__init__()
+        self.mesh_points, self.num_points = mesh_points, num_points
+        self.linear = nn.Linear(2 * mesh_points, 2 * num_points)
+
+    def forward(self, mesh):
+        xy = mesh.reshape(-1, self.mesh_points, 3)[..., :2]
+        low, high = xy.amin(1, keepdim=True), xy.amax(1, keepdim=True)
+        centre = (low + high) / 2
+        scale = (high - low).amax(-1, keepdim=True)
+        points = self.linear(((xy - centre) / scale).flatten(1))
+        return (points.reshape(-1, self.num_points, 2) * scale + centre).flatten(1)

@@ -24,7 +24,7 @@ import torch
 from torch.nn import functional
 from tqdm import tqdm
 
-from facekp_ros.core.keypoints import crop_matrix
+from facekp_ros.core.keypoints import crop_matrix, eye_line_angle
 from training.common import (
     CONFIDENCE_TOLERANCE,
     CROP,
@@ -38,6 +38,7 @@ from training.dataset import (
     CropSampler,
     box_from_points,
     flip_perm_for,
+    load_landmarks,
     load_split,
     person,
     read_kaggle,
@@ -71,6 +72,18 @@ def parse_args(argv=None):
     p.add_argument('--occlude', type=float, default=None,
                    help='chance of a random block over part of the face (default: 0.4 for '
                    'mesh, 0 for cnn)')
+    p.add_argument('--activation', choices=('relu', 'prelu'), default='relu',
+                   help="mesh: the network's activation; prelu keeps the mesh's own (exported "
+                   'as a form onnxruntime fuses into the convolutions)')
+    p.add_argument('--readout', choices=('linear', 'normalised'), default='linear',
+                   help='mesh: the 68 points as a linear map of the crop-normalised mesh, or '
+                   "of the mesh centred and scaled by its own box (the anchor's ridge map)")
+    p.add_argument('--upright', action='store_true',
+                   help="crops turned so the detector's eye landmarks lie level (stored in the "
+                   "model as crop_rotation 'eye_line'; the runtime does the same)")
+    p.add_argument('--flip', type=float, default=0.5,
+                   help="chance of a mirrored training crop (faces68's labels are not mirror-"
+                   'symmetric: flip test-time averaging made every model worse)')
     p.add_argument('--distill', type=float, default=0.5,
                    help='mesh: weight of keeping the 468 points where the original mesh puts '
                    'them')
@@ -99,18 +112,23 @@ def parse_args(argv=None):
 
 
 def load_samples(args) -> tuple:
-    """Images, points (N, K, 2), boxes (N, 4) and person names (None for Kaggle)."""
+    """Images, points (N, K, 2), boxes (N, 4), person names (None for Kaggle) and the crops'
+    turns (N,) in radians (0 unless --upright)."""
     if args.kaggle:
         images, points = read_kaggle(args.kaggle, args.limit)
-        return list(images), points, np.stack([box_from_points(p) for p in points]), None
-    paths, points, boxes = load_split(args.data, 'all-train' if args.all_people else 'train',
-                                      args.limit)
-    return [cv2.imread(str(p)) for p in paths], points, boxes, [person(p.name) for p in paths]
+        return (list(images), points, np.stack([box_from_points(p) for p in points]), None,
+                np.zeros(len(points)))
+    split = 'all-train' if args.all_people else 'train'
+    paths, points, boxes = load_split(args.data, split, args.limit)
+    angles = (np.array([eye_line_angle(p) for p in load_landmarks(args.data, split, args.limit)])
+              if args.upright else np.zeros(len(paths)))
+    return ([cv2.imread(str(p)) for p in paths], points, boxes, [person(p.name) for p in paths],
+            angles)
 
 
-def make_batch(sampler, normalise, images, points, boxes, indices) -> tuple:
+def make_batch(sampler, normalise, images, points, boxes, angles, indices) -> tuple:
     """(x, targets (N, K, 2), visible (N, K)) for the given images."""
-    samples = [sampler.sample(images[i], points[i], boxes[i]) for i in indices]
+    samples = [sampler.sample(images[i], points[i], boxes[i], angles[i]) for i in indices]
     crops = np.stack([c for c, _, _ in samples]).astype(np.float32)
     if normalise['color'] == 'rgb':
         crops = crops[..., ::-1]
@@ -220,16 +238,16 @@ def load_initial_weights(model, checkpoint: pathlib.Path) -> list:
                                          initial['history'])]
 
 
-def fit_readout(model, mesh, points, boxes) -> None:
+def fit_readout(model, mesh, points, boxes, angles) -> None:
     """Starts the 68-point read-out as the least-squares linear map from the original mesh's
     points to the labels (ridge-regularised), both in the model's crop coordinates."""
-    def to_crop(pts, box):
-        m = crop_matrix(box, MESH_CROP['input_size'], MESH_CROP['crop_scale'],
-                        MESH_CROP['crop_shift_y'])
+    def to_crop(pts, box, angle):
+        m = crop_matrix(box, **MESH_CROP, angle=angle)
         return (pts @ m[:, :2].T + m[:, 2]) / MESH_CROP['input_size']
 
-    x = np.stack([to_crop(p, b).reshape(-1) for p, b in zip(mesh, boxes)]).astype(np.float64)
-    y = np.stack([to_crop(p, b).reshape(-1) for p, b in zip(points, boxes)])
+    x = np.stack([to_crop(p, b, a).reshape(-1)
+                  for p, b, a in zip(mesh, boxes, angles)]).astype(np.float64)
+    y = np.stack([to_crop(p, b, a).reshape(-1) for p, b, a in zip(points, boxes, angles)])
     x = np.hstack([x, np.ones((len(x), 1))])
     weights = np.linalg.solve(x.T @ x + 1e-3 * len(x) * np.eye(x.shape[1]), x.T @ y)
     readout = torch.zeros_like(model.points.weight)
@@ -237,6 +255,51 @@ def fit_readout(model, mesh, points, boxes) -> None:
     readout[:, xy] = torch.from_numpy(weights[:-1].T).float()
     model.points.weight.data.copy_(readout)
     model.points.bias.data.copy_(torch.from_numpy(weights[-1]).float())
+
+
+def mesh_on_crops(model, images, boxes, angles) -> tuple:
+    """(N, 468, 2) the network's mesh x, y in [0, 1] of the run-time crops (no augmentation),
+    and the crops' 2x3 matrices."""
+    size, meshes, matrices = MESH_CROP['input_size'], [], []
+    model.eval()
+    for start in range(0, len(images), 64):
+        chunk = [crop_matrix(b, **MESH_CROP, angle=a)
+                 for b, a in zip(boxes[start:start + 64], angles[start:start + 64])]
+        crops = np.stack([cv2.warpAffine(im, m, (size, size))[..., ::-1]
+                          for im, m in zip(images[start:start + 64], chunk)])
+        with torch.no_grad():
+            mesh = model.net(torch.from_numpy(crops.transpose(0, 3, 1, 2) / 255).float())
+        meshes.append(mesh.numpy().reshape(len(crops), -1, 3)[..., :2] / size)
+        matrices += chunk
+    return np.concatenate(meshes).astype(np.float64), matrices
+
+
+def readout_data(model, images, points, boxes, angles) -> tuple:
+    """The ridge map's inputs and targets: the mesh and the labels, both centred and scaled
+    by the mesh's own box (as BoxNormalisedReadout sees them); also the labels in the crop."""
+    from training.mediapipe_anchor import features
+
+    mesh, matrices = mesh_on_crops(model, images, boxes, angles)
+    labels = np.stack([(p @ m[:, :2].T + m[:, 2]) / MESH_CROP['input_size']
+                       for p, m in zip(points, matrices)])
+    x, centre, scale = features(mesh)
+    y = ((labels - centre[:, None]) / scale[:, None, None]).reshape(len(mesh), -1)
+    return x, y, labels, centre, scale
+
+
+def set_readout(model, weights, bias) -> None:
+    model.points.linear.weight.data.copy_(torch.from_numpy(weights.T).float())
+    model.points.linear.bias.data.copy_(torch.from_numpy(bias).float())
+
+
+def fit_normalised_readout(model, images, points, boxes, angles, alpha: float = 3e-4) -> None:
+    """Starts a BoxNormalisedReadout as the ridge map from the network's own mesh on the
+    run-time crops (no augmentation) to the labels, as the anchor's map is fitted (alpha per
+    image: the anchor's cross-validated value)."""
+    from training.mediapipe_anchor import ridge
+
+    x, y, _, _, _ = readout_data(model, images, points, boxes, angles)
+    set_readout(model, *ridge(x, y, alpha))
 
 
 def param_groups(model, lr: float) -> list:
@@ -250,17 +313,22 @@ def param_groups(model, lr: float) -> list:
     return [{'params': others, 'lr': lr}, {'params': readout, 'lr': 0.01 * lr}]
 
 
-def build_mesh(args, images, points, boxes, train_idx) -> tuple:
+def build_mesh(args, images, points, boxes, angles, train_idx) -> tuple:
     """The mesh model (pretrained weights, read-out fitted) unless --init gives one, the
     targets (68 labels, then the original mesh's 468 points) and their flip permutation."""
     from training import facemesh
 
     cache = REPO / 'training' / 'cache' / f'mesh_teacher_{len(images)}.npz'
     teacher = facemesh.teacher_points(images, points, cache)
-    model = MeshKeypointNet(points.shape[1], 'relu')
+    model = MeshKeypointNet(points.shape[1], args.activation, args.readout)
     if not args.init:
         facemesh.load_onnx_weights(model.net, facemesh.pretrained_onnx())
-        fit_readout(model, teacher[train_idx], points[train_idx], boxes[train_idx])
+        if args.readout == 'normalised':
+            fit_normalised_readout(model, [images[i] for i in train_idx], points[train_idx],
+                                   boxes[train_idx], angles[train_idx])
+        else:
+            fit_readout(model, teacher[train_idx], points[train_idx], boxes[train_idx],
+                        angles[train_idx])
     mirror = facemesh.mirror_permutation([images[i] for i in train_idx], points[train_idx])
     perm = flip_perm_for(points.shape[1]) + [len(points[0]) + j for j in mirror]
     return model, np.concatenate([points, teacher], 1), perm
@@ -271,7 +339,7 @@ def main(argv=None) -> dict:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
-    images, points, boxes, people = load_samples(args)
+    images, points, boxes, people, angles = load_samples(args)
     val_idx, train_idx = validation_split(people, len(images), args.val_fraction, rng)
     num_points = points.shape[1]
     mesh = args.arch == 'mesh'
@@ -280,13 +348,15 @@ def main(argv=None) -> dict:
               'width': args.width, 'epochs': args.epochs, 'batch_size': args.batch_size,
               'lr': args.lr, 'seed': args.seed, 'loss': args.loss,
               'train_images': len(train_idx), 'augment_strength': args.augment_strength,
-              'occlude': args.occlude, 'init': str(args.init) if args.init else None,
+              'occlude': args.occlude, 'flip': args.flip,
+              'init': str(args.init) if args.init else None,
               'val_images': len(val_idx), 'val_fraction': args.val_fraction,
               'people': 'all' if args.all_people else 'train split',
               'dataset': 'kaggle15' if args.kaggle else 'faces68'}
     if mesh:
-        config['distill'] = args.distill
-        model, targets, perm = build_mesh(args, images, points, boxes, train_idx)
+        config.update(distill=args.distill, activation=args.activation, readout=args.readout,
+                      crop_rotation='eye_line' if args.upright else 'none')
+        model, targets, perm = build_mesh(args, images, points, boxes, angles, train_idx)
         objective = partial(mesh_loss, loss_fn=LOSSES[args.loss], distill=args.distill)
     else:
         model = KeypointNet(num_points, CROP['input_size'], args.width)
@@ -313,9 +383,9 @@ def main(argv=None) -> dict:
     loss_label = f'{args.loss} + mesh distillation + confidence' if mesh else args.loss
     rule = (crop['input_size'], crop['crop_scale'], crop['crop_shift_y'], perm)
     train_sampler = CropSampler(*rule, augment=True, rng=rng, strength=args.augment_strength,
-                                occlude=args.occlude)
+                                occlude=args.occlude, flip=args.flip)
     val_sampler = CropSampler(*rule, augment=False, rng=rng)
-    data = (normalise, images, targets, boxes)
+    data = (normalise, images, targets, boxes, angles)
     for epoch in range(start_epoch, args.epochs):
         started = time.monotonic()
         train_loss = run_epoch(model, optimizer, scheduler, train_sampler, data,

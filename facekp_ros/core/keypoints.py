@@ -4,11 +4,13 @@ The crop rule lives here and only here: training builds its crops with crop_matr
 and export stores its parameters in the model, so run time and training always agree.
 """
 import json
+import math
 import pathlib
 
 import cv2
 import numpy as np
 
+from facekp_ros.core.anonymize import face_roll
 from facekp_ros.core.onnx_runtime import create_session
 
 MODELS_DIR = pathlib.Path(__file__).resolve().parents[1] / 'models'
@@ -18,20 +20,33 @@ BUILT_IN_MODELS = {'facekp68': MODELS_DIR / 'facekp68.onnx',  # the default, 68 
 SHIPPED_MODEL = BUILT_IN_MODELS['facekp68']
 REQUIRED_METADATA = ('keypoint_names', 'input_size', 'color', 'mean', 'std', 'crop_scale',
                      'crop_shift_y', 'model_name')
+# crop_rotation, optional (older models have none): 'none', or 'eye_line': the crop is turned
+# so that the detector's two eye landmarks lie level.
+CROP_ROTATIONS = ('none', 'eye_line')
 
 
-def crop_matrix(box, input_size: int, crop_scale: float, crop_shift_y: float) -> np.ndarray:
+def crop_matrix(box, input_size: int, crop_scale: float, crop_shift_y: float,
+                angle: float = 0.0) -> np.ndarray:
     """2x3 affine map from image pixels to the model's input crop.
 
     The crop is a square of side crop_scale * max(w, h) around the detector box's centre,
-    moved down by crop_shift_y * h (boxes end at the chin but start at the brows).
+    moved down by crop_shift_y * h (boxes end at the chin but start at the brows), turned by
+    angle (radians, the image's eye line: eye_line_angle) about that centre so it is level.
     """
     x, y, w, h = (float(v) for v in box)
     side = crop_scale * max(w, h, 1.0)
     cx, cy = x + w / 2, y + h / 2 + crop_shift_y * h
     s = input_size / side
-    return np.array([[s, 0, input_size / 2 - s * cx], [0, s, input_size / 2 - s * cy]],
-                    np.float32)
+    c, n = s * np.cos(angle), s * np.sin(angle)
+    return np.array([[c, n, input_size / 2 - c * cx - n * cy],
+                     [-n, c, input_size / 2 + n * cx - c * cy]], np.float32)
+
+
+def eye_line_angle(landmarks) -> float:
+    """Radians of the line from the subject's right eye (image left) to the left eye, from
+    the detector's 5 landmarks; 0 when they are missing or not finite (the anonymizer's
+    face_roll, in radians)."""
+    return math.radians(face_roll(landmarks))
 
 
 def resolve_model(model=None) -> pathlib.Path:
@@ -56,6 +71,10 @@ def read_metadata(session) -> dict:
     meta = {key: json.loads(props[key]) for key in REQUIRED_METADATA}
     meta['accuracy'] = json.loads(props.get('accuracy', '{}'))
     meta['keypoint_score'] = json.loads(props.get('keypoint_score', '""'))
+    meta['crop_rotation'] = json.loads(props.get('crop_rotation', '"none"'))
+    if meta['crop_rotation'] not in CROP_ROTATIONS:
+        raise ValueError(f'keypoint model has crop_rotation {meta["crop_rotation"]!r}: this '
+                         f'version knows {", ".join(CROP_ROTATIONS)}')
     return meta
 
 
@@ -77,6 +96,7 @@ class KeypointEstimator:
         self.input_size = int(meta['input_size'])
         self.crop_scale = float(meta['crop_scale'])
         self.crop_shift_y = float(meta['crop_shift_y'])
+        self.upright = meta['crop_rotation'] == 'eye_line'
         self.rgb = meta['color'] == 'rgb'
         self.mean = tuple(float(v) for v in meta['mean'])  # in the model's channel order
         self.inv_std = np.float32(1.0 / np.asarray(meta['std'], np.float32))[:, None, None]
@@ -92,7 +112,8 @@ class KeypointEstimator:
 
     def preprocess(self, bgr: np.ndarray, faces) -> tuple:
         size = self.input_size
-        matrices = [crop_matrix(f.box, size, self.crop_scale, self.crop_shift_y)
+        matrices = [crop_matrix(f.box, size, self.crop_scale, self.crop_shift_y,
+                                eye_line_angle(f.landmarks) if self.upright else 0.0)
                     for f in faces]
         crops = [cv2.warpAffine(bgr, m, (size, size), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT) for m in matrices]
