@@ -295,7 +295,7 @@ def main(argv=None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('checkpoint', type=pathlib.Path)
     p.add_argument('out', type=pathlib.Path)
-    p.add_argument('--name', default='facekp68-v3', help='model name and version')
+    p.add_argument('--name', default='facekp68-v4', help='model name and version')
     p.add_argument('--points', choices=('68', 'mesh468'), default='68',
                    help="a mesh model's 68 points (default) or its dense 468-point mesh")
     p.add_argument('--data', type=pathlib.Path, default=REPO.parent / 'shared' / 'data',
