@@ -34,7 +34,7 @@ def start_wiring(log_dir, camera_rate_hz: float) -> list:
         log = open(log_dir / f'{name}.log', 'w')
         process = subprocess.Popen(
             [sys.executable, '-m', f'facekp_ros.{name}', '--ros-args',
-             *extra.get(name, remap)], env=dict(os.environ), stdout=log,
+             *extra.get(name, remap)], env={**os.environ, 'PYTHONFAULTHANDLER': '1'}, stdout=log,
             stderr=subprocess.STDOUT, preexec_fn=lambda g=group: os.setpgid(0, g or 0))
         group = group or process.pid
         processes.append(process)
@@ -42,14 +42,20 @@ def start_wiring(log_dir, camera_rate_hz: float) -> list:
 
 
 def stop(processes, signum=signal.SIGINT) -> list:
-    """Sends signum to the whole group (as a terminal's Ctrl-C) and returns the exit codes."""
+    """Sends signum to the whole group (as a terminal's Ctrl-C) and returns the exit codes;
+    'hung' for a process still running 20 s later, its threads' stacks then in its log."""
     os.killpg(processes[0].pid, signum)
     codes = []
     for process in processes:
         try:
             codes.append(process.wait(timeout=20))
         except subprocess.TimeoutExpired:
-            process.kill()
+            # SIGABRT first: the fault handler writes every thread's stack to its log.
+            process.send_signal(signal.SIGABRT)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
             codes.append('hung')
     return codes
 
