@@ -280,7 +280,9 @@ def scan(detector, bgr: np.ndarray, plan: ScanPlan, threshold: float,
         view_plan = plan.view_plan(degrees, bgr.shape[:2])
         return _scan_turned(detector, bgr, view_plan, degrees, threshold)
 
-    return Candidates.join(list(map_views(scan_view, plan.roll_views)))
+    views = plan.roll_views
+    # One view is scanned on the caller's thread: a hop to a pool's thread would only cost.
+    return Candidates.join(list((map_views if len(views) > 1 else map)(scan_view, views)))
 
 
 def _scan_turned(detector, bgr: np.ndarray, plan: ScanPlan, degrees: float,
