@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from facekp_ros.core.keypoint_names import flip_permutation68
-from facekp_ros.core.keypoints import crop_matrix
+from facekp_ros.core.keypoints import crop_matrix, eye_line_angle
 
 # Kaggle's 15 points from the 68: (name, 68-point indices averaged). Kaggle's "left" is the
 # subject's left (image right), the same convention as our names.
@@ -129,6 +129,14 @@ def load_landmarks(data: pathlib.Path, split: str, limit: int = 0) -> np.ndarray
     paths, points, _ = load_split(data, split, limit)
     return detector_boxes(paths, points, CACHE / f'boxes_{split}_{len(paths)}.json',
                           landmarks=True)
+
+
+def crop_angles(data: pathlib.Path, split: str, upright: bool, limit: int = 0) -> np.ndarray:
+    """(N,) the turns (radians) of load_split's crops: the detector's eye line when upright
+    (crop_rotation 'eye_line'), else 0."""
+    if upright:
+        return np.array([eye_line_angle(p) for p in load_landmarks(data, split, limit)])
+    return np.zeros(len(load_split(data, split, limit)[0]))
 
 
 def detector_boxes(paths, points, cache_file: pathlib.Path,

@@ -88,25 +88,20 @@ def run_on_crops(model: MeshKeypointNet, paths, boxes, angles, batch: int = 64) 
     return tuple(torch.cat(parts) for parts in zip(*outputs))
 
 
-def split_angles(config: dict, data: pathlib.Path, split: str, limit: int = 0) -> np.ndarray:
-    """The crops' turns (radians) of a split's faces for a model trained with config."""
-    from facekp_ros.core.keypoints import eye_line_angle
-    from training.dataset import load_landmarks, load_split
-
-    if config.get('crop_rotation', 'none') == 'eye_line':
-        return np.array([eye_line_angle(p) for p in load_landmarks(data, split, limit)])
-    return np.zeros(len(load_split(data, split, limit)[0]))
+def upright(config: dict) -> bool:
+    """Whether the model was trained on crops turned by the eye line (--upright)."""
+    return config.get('crop_rotation', 'none') == 'eye_line'
 
 
 def nearest_points(model: MeshKeypointNet, config: dict, data: pathlib.Path,
                    count: int = 64) -> list:
     """For each mesh point, the nearest of the model's 68 points, on its mean prediction over
     the first faces of the training split."""
-    from training.dataset import load_split
+    from training.dataset import crop_angles, load_split
 
     paths, _, boxes = load_split(data, 'train', count)
-    points, _, mesh = run_on_crops(model, paths, boxes, split_angles(config, data, 'train',
-                                                                     count))
+    points, _, mesh = run_on_crops(model, paths, boxes,
+                                   crop_angles(data, 'train', upright(config), count))
     points = points.reshape(count, -1, 2).mean(0)
     mesh = mesh.reshape(count, -1, 3)[..., :2].mean(0)
     return torch.cdist(mesh, points).argmin(1).tolist()
@@ -119,11 +114,11 @@ def calibration(model: MeshKeypointNet, config: dict, data: pathlib.Path) -> tup
     more accurate than on new ones, so its raw scores are too high."""
     from facekp_ros.core.keypoints import crop_matrix
     from training.common import CONFIDENCE_TOLERANCE, MESH_CROP, point_errors, validation_split
-    from training.dataset import load_split, person
+    from training.dataset import crop_angles, load_split, person
 
     split = 'all-train' if config.get('people') == 'all' else 'train'
     paths, truth, boxes = load_split(data, split)
-    angles = split_angles(config, data, split)
+    angles = crop_angles(data, split, upright(config))
     val_idx, _ = validation_split([person(p.name) for p in paths], len(paths),
                                   config.get('val_fraction', 0.1),
                                   np.random.default_rng(config['seed']))

@@ -77,6 +77,11 @@ def features(mesh: np.ndarray) -> tuple:
     return ((mesh - centre[:, None]) / scale[:, None, None]).reshape(len(mesh), -1), centre, scale
 
 
+def targets(points: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(N, 2K) points centred and scaled by each mesh's box: what the ridge map predicts."""
+    return ((points - centre[:, None]) / scale[:, None, None]).reshape(len(points), -1)
+
+
 def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple:
     """(weights, bias) of the ridge fit y ~ x @ weights + bias (alpha per sample)."""
     mx, my = x.mean(0), y.mean(0)
@@ -91,26 +96,22 @@ def apply_map(mesh: np.ndarray, weights, bias) -> np.ndarray:
     return y * scale[:, None, None] + centre[:, None]
 
 
-def nme(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    return (np.linalg.norm(pred - truth, axis=-1).mean(-1)
-            / np.linalg.norm(truth[:, 36] - truth[:, 45], axis=-1))
-
-
 def cross_validate(mesh, truth, people, folds: int = 5, seed: int = 0) -> dict:
     """Mean NME of each alpha over folds of whole people."""
     names = sorted(set(people))
     fold_of = dict(zip(names, np.random.default_rng(seed).permutation(len(names)) % folds))
+    from training.evaluate import nme_per_face
+
     fold = np.array([fold_of[p] for p in people])
-    x, _, _ = features(mesh)
+    x, centre, scale = features(mesh)
+    y = targets(truth, centre, scale)
     scores = {}
     for alpha in ALPHAS:
         errors = []
         for k in range(folds):
             train, val = fold != k, fold == k
-            _, centre, scale = features(mesh[train])
-            y = ((truth[train] - centre[:, None]) / scale[:, None, None]).reshape(train.sum(), -1)
-            weights, bias = ridge(x[train], y, alpha)
-            errors.append(nme(apply_map(mesh[val], weights, bias), truth[val]))
+            weights, bias = ridge(x[train], y[train], alpha)
+            errors.append(nme_per_face(apply_map(mesh[val], weights, bias), truth[val]))
         scores[alpha] = float(np.concatenate(errors).mean())
     return scores
 
@@ -120,6 +121,7 @@ def fit(dump_file: pathlib.Path, out: pathlib.Path, data: pathlib.Path) -> dict:
     anchor's predictions on faces68/test and the held-out people (fallback for a face the mesh
     missed: the mean training shape in the RetinaFace box; it is always counted a failure)."""
     from training.dataset import load_split, person
+    from training.evaluate import FAILURE, nme_per_face
 
     dumped = np.load(dump_file)
     index = {key: i for i, key in enumerate(dumped['keys'])}
@@ -134,10 +136,8 @@ def fit(dump_file: pathlib.Path, out: pathlib.Path, data: pathlib.Path) -> dict:
     people = [person(p.name) for p, ok in zip(paths, found) if ok]
     scores = cross_validate(mesh[found], truth[found], people)
     alpha = min(scores, key=scores.get)
-    _, centre, scale = features(mesh[found])
-    y = ((truth[found] - centre[:, None]) / scale[:, None, None]).reshape(found.sum(), -1)
-    x, _, _ = features(mesh[found])
-    weights, bias = ridge(x, y, alpha)
+    x, centre, scale = features(mesh[found])
+    weights, bias = ridge(x, targets(truth[found], centre, scale), alpha)
     mean_shape = bias.reshape(-1, 2) + (x.mean(0) @ weights).reshape(-1, 2)
     result = {'alpha': alpha, 'cv_nme': scores, 'train_images': int(found.sum()),
               'train_missed': int((~found).sum())}
@@ -155,11 +155,11 @@ def fit(dump_file: pathlib.Path, out: pathlib.Path, data: pathlib.Path) -> dict:
         arrays[f'{split}_keys'] = np.array([f'{p.parent.name}/{p.name}' for p in paths])
         arrays[f'{split}_pred'] = pred
         arrays[f'{split}_missed'] = missed
-        errors = nme(pred, truth)
+        errors = nme_per_face(pred, truth)
         result[split] = {'images': len(paths), 'missed': int(missed.sum()),
                          'nme': float(errors.mean()),
                          'nme_found_faces': float(errors[~missed].mean()),
-                         'failures': float(((errors > 0.10) | missed).mean())}
+                         'failures': float(((errors > FAILURE) | missed).mean())}
     arrays['seconds'] = dumped['seconds']
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **arrays)

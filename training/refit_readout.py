@@ -16,7 +16,9 @@ import numpy as np
 import torch
 
 from training.common import validation_split
-from training.mediapipe_anchor import nme, ridge
+from training.evaluate import nme_per_face
+from training.export_onnx import upright
+from training.mediapipe_anchor import ridge
 from training.model import MeshKeypointNet
 from training.train import DEFAULT_DATA, load_samples, parse_args, readout_data, set_readout
 
@@ -32,7 +34,7 @@ def refit(checkpoint: pathlib.Path, out: pathlib.Path, data: pathlib.Path,
         raise ValueError(f'{checkpoint}: only a --readout normalised mesh model can be refitted')
     args = parse_args(['--arch', 'mesh', '--data', str(data), '--seed', str(config['seed']),
                        '--limit', str(limit)]
-                      + (['--upright'] if config.get('crop_rotation') == 'eye_line' else []))
+                      + (['--upright'] if upright(config) else []))
     images, points, boxes, people, angles = load_samples(args)
     val_idx, train_idx = validation_split(people, len(images), config['val_fraction'],
                                           np.random.default_rng(config['seed']))
@@ -43,7 +45,7 @@ def refit(checkpoint: pathlib.Path, out: pathlib.Path, data: pathlib.Path,
     def val_nme(weights, bias) -> float:
         pred = (x[val_idx] @ weights + bias).reshape(len(val_idx), -1, 2)
         pred = pred * scale[val_idx, None, None] + centre[val_idx, None]
-        return float(nme(pred, labels[val_idx]).mean())
+        return float(nme_per_face(pred, labels[val_idx]).mean())
 
     trained = model.points.linear
     before = val_nme(trained.weight.detach().numpy().T.astype(np.float64),

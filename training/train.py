@@ -24,7 +24,7 @@ import torch
 from torch.nn import functional
 from tqdm import tqdm
 
-from facekp_ros.core.keypoints import crop_matrix, eye_line_angle
+from facekp_ros.core.keypoints import crop_matrix
 from training.common import (
     CONFIDENCE_TOLERANCE,
     CROP,
@@ -37,8 +37,8 @@ from training.common import (
 from training.dataset import (
     CropSampler,
     box_from_points,
+    crop_angles,
     flip_perm_for,
-    load_landmarks,
     load_split,
     person,
     read_kaggle,
@@ -120,8 +120,7 @@ def load_samples(args) -> tuple:
                 np.zeros(len(points)))
     split = 'all-train' if args.all_people else 'train'
     paths, points, boxes = load_split(args.data, split, args.limit)
-    angles = (np.array([eye_line_angle(p) for p in load_landmarks(args.data, split, args.limit)])
-              if args.upright else np.zeros(len(paths)))
+    angles = crop_angles(args.data, split, args.upright, args.limit)
     return ([cv2.imread(str(p)) for p in paths], points, boxes, [person(p.name) for p in paths],
             angles)
 
@@ -277,14 +276,13 @@ def mesh_on_crops(model, images, boxes, angles) -> tuple:
 def readout_data(model, images, points, boxes, angles) -> tuple:
     """The ridge map's inputs and targets: the mesh and the labels, both centred and scaled
     by the mesh's own box (as BoxNormalisedReadout sees them); also the labels in the crop."""
-    from training.mediapipe_anchor import features
+    from training.mediapipe_anchor import features, targets
 
     mesh, matrices = mesh_on_crops(model, images, boxes, angles)
     labels = np.stack([(p @ m[:, :2].T + m[:, 2]) / MESH_CROP['input_size']
                        for p, m in zip(points, matrices)])
     x, centre, scale = features(mesh)
-    y = ((labels - centre[:, None]) / scale[:, None, None]).reshape(len(mesh), -1)
-    return x, y, labels, centre, scale
+    return x, targets(labels, centre, scale), labels, centre, scale
 
 
 def set_readout(model, weights, bias) -> None:
