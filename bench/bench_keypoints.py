@@ -86,7 +86,7 @@ def rolled_faces(data: pathlib.Path, roll: float, small: bool, seed: int = 0) ->
     boxes' detector) finds the box and 5 landmarks on the turned image. A face it misses gets
     the box from its points (box_from_points) and no landmarks, and is counted."""
     from facekp_ros.core.retinaface import STOCK_MODEL, RetinaFaceDetector
-    from training.dataset import box_from_points
+    from training.dataset import box_from_points, labelled_face
 
     paths, truth, _ = load_split(data, 'heldout')
     detector = RetinaFaceDetector(model_path=STOCK_MODEL, score_threshold=0.5, min_face_size=8)
@@ -104,11 +104,8 @@ def rolled_faces(data: pathlib.Path, roll: float, small: bool, seed: int = 0) ->
         turned = cv2.warpAffine(image, m, size, flags=cv2.INTER_AREA if small else
                                 cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         pts = points @ m[:, :2].T + m[:, 2]
-        mid = pts.mean(0)
-        inside = [f for f in detector.detect(turned) if f.box[0] <= mid[0] <= f.box[0] + f.box[2]
-                  and f.box[1] <= mid[1] <= f.box[1] + f.box[3]]
-        if inside:
-            best = max(inside, key=lambda f: f.score)
+        best = labelled_face(detector.detect(turned), pts)
+        if best is not None:
             box, five = best.box, best.landmarks
         else:
             faces['misses'] += 1

@@ -139,6 +139,15 @@ def crop_angles(data: pathlib.Path, split: str, upright: bool, limit: int = 0) -
     return np.zeros(len(load_split(data, split, limit)[0]))
 
 
+def labelled_face(faces: list, points: np.ndarray):
+    """Of a detector's faces, the best-scored one whose box holds the labelled points' centre
+    (None if none does): the face the labels describe."""
+    centre = np.nanmean(points, 0)
+    inside = [f for f in faces if f.box[0] <= centre[0] <= f.box[0] + f.box[2]
+              and f.box[1] <= centre[1] <= f.box[1] + f.box[3]]
+    return max(inside, key=lambda f: f.score) if inside else None
+
+
 def detector_boxes(paths, points, cache_file: pathlib.Path,
                    landmarks: bool = False) -> np.ndarray:
     """For each image, the stock detector's box that best covers its keypoints (cached). The
@@ -155,12 +164,8 @@ def detector_boxes(paths, points, cache_file: pathlib.Path,
     detector = RetinaFaceDetector(model_path=STOCK_MODEL, score_threshold=0.5, min_face_size=8)
     boxes, points5, misses = [], [], 0
     for path, pts in zip(paths, points):
-        faces = detector.detect(cv2.imread(str(path)))
-        centre = np.nanmean(pts, 0)
-        inside = [f for f in faces if f.box[0] <= centre[0] <= f.box[0] + f.box[2]
-                  and f.box[1] <= centre[1] <= f.box[1] + f.box[3]]
-        if inside:
-            best = max(inside, key=lambda f: f.score)
+        best = labelled_face(detector.detect(cv2.imread(str(path))), pts)
+        if best is not None:
             boxes.append(best.box)
             points5.append(best.landmarks if len(best.landmarks) == 5
                            else np.full((5, 2), np.nan))
